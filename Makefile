@@ -61,7 +61,7 @@ OPT_release := -O2 -g
 OPT_asan := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 OPT_debug := -O0 -g -DSCALAR_DEBUG
 WARN := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c11 $(WARN) $(OPT_$(CONFIG)) -D_POSIX_C_SOURCE=200809L -fopenmp -pthread
+BASE_CFLAGS := -std=c11 $(WARN) $(or $(OPT_$(CONFIG)),-O2 -g) -D_POSIX_C_SOURCE=200809L -fopenmp -pthread
 LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -Iinclude $(BLIS_CFLAGS) $(CJSON_CFLAGS) $(CFLAGS)
 DEP_LIBS := $(BLIS_LIBS) $(CJSON_LIBS) -fopenmp -pthread -lm
 LDFLAGS ?=
