@@ -264,7 +264,8 @@ fuzz-replay: $(FUZZ_BINS)
 
 # ---- docs ----
 docs:
-	$(Q)mkdir -p build/docs && doxygen docs/Doxyfile
+	$(Q)mkdir -p build/docs && SCALAR_VERSION=$(VERSION) doxygen docs/Doxyfile
+	@echo "docs: build/docs/html/index.html"
 
 # ---- demo: the README's first command ends here ----
 demo: all
@@ -294,8 +295,8 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/scalar
 
 # ---- dependencies (Debian 12) ----
-DEB_PACKAGES := build-essential clang pkg-config libblis-openmp-dev libcjson-dev check \
-  libsubunit-dev doxygen python3 python3-numpy valgrind
+DEB_PACKAGES := build-essential clang libclang-rt-dev pkg-config libblis-openmp-dev libcjson-dev check \
+  libsubunit-dev doxygen python3 python3-numpy python3-venv valgrind
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $(DEB_PACKAGES)
