@@ -229,6 +229,8 @@ python-check: all
 	$(Q)if [ -z "$(PYTHON)" ]; then echo "python-check: no python3 with numpy (run make deps)"; exit 1; fi
 	$(Q)SCALAR_LIBRARY=$(abspath $(BUILD)/$(SONAME)) PYTHONPATH=$(abspath bindings/python) \
 	  $(TEST_ENV) $(PYTHON) -m unittest discover -s tests/python -t tests/python
+	$(Q)SCALAR_LIBRARY=$(abspath $(BUILD)/$(SONAME)) PYTHONPATH=$(abspath bindings/python) \
+	  $(PYTHON) examples/python/roundtrip.py
 
 # ---- sanitizers, valgrind ----
 asan:
