@@ -13,7 +13,8 @@
 
 #include "../internal.h"
 
-#define SCALAR_JSON_MAX_BYTES (64u << 20)
+/* The safetensors header limit of the reference reader. */
+#define SCALAR_JSON_MAX_BYTES 100000000u
 
 typedef struct scalar__json {
     cJSON *root;        /* an object */
