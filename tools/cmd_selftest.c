@@ -276,7 +276,7 @@ static int op_check(const op *o, tensor *ts, scalar_backend *be, scalar_backend 
         snprintf(tol, sizeof tol, "exact");
     else
         snprintf(tol, sizeof tol, "%.0e+%.0e*|ref|", o->atol, o->rtol);
-    printf("%-18s %-18s %10.3g %10.3g  %-16s %s\n", o->name, o->shape, df.max_abs, df.max_rel,
+    printf("%-18s %-18s %10.3g %10.3g  %-18s %s\n", o->name, o->shape, df.max_abs, df.max_rel,
            tol, df.pass ? "pass" : "FAIL");
     return df.pass;
 }
@@ -370,7 +370,7 @@ static int file_round_trip(const char *path, const tensor *ts, scalar_ctx *ctx)
         bytes += tensor_nbytes(&ts[i]);
     }
     scalar_safetensors_free(st);
-    printf("%-18s %-18s %10s %10s  %-16s %s\n", "safetensors", "write+read", "-", "-",
+    printf("%-18s %-18s %10s %10s  %-18s %s\n", "safetensors", "write+read", "-", "-",
            "bit-identical", same ? "pass" : "FAIL");
     printf("\nfile: %s (%d tensors, %zu data bytes, %d metadata keys)\n", path, N_TENSORS, bytes,
            N_META);
@@ -414,9 +414,9 @@ static void paths_remove(const selftest_paths *p)
 static int run_checks(scalar_ctx *ctx, scalar_ctx *ref_ctx, tensor *ts, const char *path)
 {
     int failed = 0;
-    printf("selftest: backend %s against cpu-ref, %" PRId32 " threads, seed %" PRIu64 "\n\n",
+    printf("selftest: backend %s against cpu-ref, %" PRId32 " threads, seed 0x%" PRIx64 "\n\n",
            scalar_ctx_backend_name(ctx), scalar_ctx_n_threads(ctx), scalar_ctx_seed(ctx));
-    printf("%-18s %-18s %10s %10s  %-16s %s\n", "check", "shape", "max abs", "max rel",
+    printf("%-18s %-18s %10s %10s  %-18s %s\n", "check", "shape", "max abs", "max rel",
            "tolerance", "result");
     for (size_t i = 0; i < N_OPS; i++)
         failed += !op_check(&ops[i], ts, scalar_ctx_backend(ctx), scalar_ctx_backend(ref_ctx));

@@ -119,27 +119,26 @@ def save_safetensors(path, tensors, metadata=None, ctx=None):
     bool are written in their own type; others raise TypeError.
     """
     ctx = resolve_context(ctx)
+    keep = []  # (name, code, array, shape): the writer borrows them until write returns
+    for name, value in tensors.items():
+        arr = np.asarray(value)
+        code = _NUMPY_TO_DTYPE.get(arr.dtype.newbyteorder("="))
+        if code is None:
+            raise TypeError(f"save_safetensors: {name!r} has dtype {arr.dtype}, "
+                            "which safetensors cannot hold here")
+        arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+        keep.append((name.encode("utf-8"), code, arr, _shape_array(arr.shape)))
     writer = new_handle(lib.scalar_safetensors_writer_create, ctx._handle)
-    keep = []  # arrays and shapes the writer borrows until write returns
     try:
-        for name, value in tensors.items():
-            arr = np.asarray(value)
-            code = _NUMPY_TO_DTYPE.get(arr.dtype.newbyteorder("="))
-            if code is None:
-                raise TypeError(f"save_safetensors: {name!r} has dtype {arr.dtype}, "
-                                "which safetensors cannot hold here")
-            arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
-            shape = _shape_array(arr.shape)
-            keep.append((arr, shape))
-            lib.scalar_safetensors_writer_add(writer, name.encode("utf-8"), code, shape,
-                                              arr.ndim, _ptr(arr), arr.nbytes)
+        for name, code, arr, shape in keep:
+            lib.scalar_safetensors_writer_add(writer, name, code, shape, arr.ndim, _ptr(arr),
+                                              arr.nbytes)
         for key, value in (metadata or {}).items():
             lib.scalar_safetensors_writer_set_metadata(writer, str(key).encode("utf-8"),
                                                        str(value).encode("utf-8"))
         lib.scalar_safetensors_writer_write(writer, _path(path))
     finally:
         lib.scalar_safetensors_writer_free(writer)
-        del keep
 
 
 class Npy(Handle):
