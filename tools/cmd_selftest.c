@@ -380,20 +380,25 @@ static int file_round_trip(const char *path, const tensor *ts, scalar_ctx *ctx)
 /* ---- command ---------------------------------------------------------- */
 
 typedef struct selftest_paths {
-    char dir[4096];  /* temp folder, empty when --keep */
-    char file[4096];
+    char dir[4000];  /* temp folder, empty when --keep */
+    char file[4096]; /* room for dir + "/selftest.safetensors" */
 } selftest_paths;
 
 static int paths_make(selftest_paths *p, const char *keep)
 {
     p->dir[0] = '\0';
     if (keep) {
+        if (strlen(keep) >= sizeof p->file) {
+            fprintf(stderr, "scalar: selftest: --keep path too long\n");
+            return CLI_FAIL;
+        }
         snprintf(p->file, sizeof p->file, "%s", keep);
         return CLI_OK;
     }
     const char *tmp = getenv("TMPDIR");
-    snprintf(p->dir, sizeof p->dir, "%s/scalar-selftest-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(p->dir)) {
+    int len = snprintf(p->dir, sizeof p->dir, "%s/scalar-selftest-XXXXXX",
+                       tmp && *tmp ? tmp : "/tmp");
+    if (len < 0 || (size_t)len >= sizeof p->dir || !mkdtemp(p->dir)) {
         perror("scalar: selftest: cannot make a temporary folder");
         p->dir[0] = '\0';
         return CLI_FAIL;
