@@ -65,8 +65,7 @@ BASE_CFLAGS := -std=c11 $(WARN) $(or $(OPT_$(CONFIG)),-O2 -g) -D_POSIX_C_SOURCE=
 LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -Iinclude $(BLIS_CFLAGS) $(CJSON_CFLAGS) $(CFLAGS)
 DEP_LIBS := $(BLIS_LIBS) $(CJSON_LIBS) -fopenmp -pthread -lm
 LDFLAGS ?=
-SAN_LDFLAGS := $(if $(filter asan,$(CONFIG)),-fsanitize=address$(,)undefined)
-, := ,
+SAN_LDFLAGS := $(if $(filter asan,$(CONFIG)),-fsanitize=address -fsanitize=undefined)
 
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
@@ -91,7 +90,7 @@ CLI := $(BUILD)/scalar
 UNIT := $(BUILD)/check_scalar
 MAP := $(BUILD)/scalar.map
 
-.PHONY: all check test unit asan valgrind bench docs examples examples-check install \
+.PHONY: install-check all check test unit asan valgrind bench docs examples examples-check install \
         uninstall deps clean fuzz fuzz-build fuzz-replay demo headertest abi-check sym \
         changelog-check python-check
 
@@ -147,7 +146,7 @@ unit: $(UNIT) $(CLI)
 	@rm -rf $(BUILD)/tmp && mkdir -p $(BUILD)/tmp
 	$(TEST_ENV) $(UNIT)
 
-check: all unit headertest abi-check changelog-check examples-check python-check
+check: all unit headertest abi-check changelog-check install-check examples-check python-check
 	@echo "make check: all suites passed"
 
 test: check fuzz-replay
@@ -206,6 +205,21 @@ examples-check: all
 	    fi; n=$$((n+1)); \
 	  done; echo "examples-check: $$n examples built with pkg-config against $(STAGE) and ran"
 
+# `make install` honours DESTDIR and PREFIX: stage into a DESTDIR, compare the
+# file list, check the pc file names the PREFIX, then uninstall to empty.
+install-check: all
+	$(Q)d=$(abspath $(BUILD)/destdir); rm -rf $$d; \
+	  $(MAKE) --no-print-directory install DESTDIR=$$d PREFIX=/opt/scalar CONFIG=$(CONFIG) >/dev/null && \
+	  (cd $$d && find . -type f -o -type l | LC_ALL=C sort) > $(BUILD)/install.list && \
+	  for f in bin/scalar lib/libscalar.so.$(VERSION) lib/$(SONAME) lib/libscalar.so lib/libscalar.a \
+	           lib/pkgconfig/scalar.pc include/scalar/scalar.h include/scalar/sys/backend.h; do \
+	    grep -qx "./opt/scalar/$$f" $(BUILD)/install.list || { echo "install-check: $$f missing"; exit 1; }; done && \
+	  grep -qx 'prefix=/opt/scalar' $$d/opt/scalar/lib/pkgconfig/scalar.pc && \
+	  [ "$$(readlink $$d/opt/scalar/lib/$(SONAME))" = libscalar.so.$(VERSION) ] && \
+	  $(MAKE) --no-print-directory uninstall DESTDIR=$$d PREFIX=/opt/scalar >/dev/null && \
+	  [ -z "$$(find $$d -type f -o -type l)" ] || { echo "install-check: failed"; exit 1; }; \
+	  echo "install-check: DESTDIR/PREFIX install of $$(wc -l < $(BUILD)/install.list) files and uninstall OK"
+
 examples: all
 	$(Q)mkdir -p $(BUILD)/examples; for src in $(EXAMPLE_SRC); do \
 	  $(CC) -std=c11 $(WARN) -Iinclude $$src -o $(BUILD)/examples/$$(basename $$src .c) \
@@ -215,6 +229,8 @@ python-check: all
 	$(Q)if [ -z "$(PYTHON)" ]; then echo "python-check: no python3 with numpy (run make deps)"; exit 1; fi
 	$(Q)SCALAR_LIBRARY=$(abspath $(BUILD)/$(SONAME)) PYTHONPATH=$(abspath bindings/python) \
 	  $(TEST_ENV) $(PYTHON) -m unittest discover -s tests/python -t tests/python
+	$(Q)SCALAR_LIBRARY=$(abspath $(BUILD)/$(SONAME)) PYTHONPATH=$(abspath bindings/python) \
+	  $(PYTHON) examples/python/roundtrip.py
 
 # ---- sanitizers, valgrind ----
 asan:
@@ -264,7 +280,8 @@ fuzz-replay: $(FUZZ_BINS)
 
 # ---- docs ----
 docs:
-	$(Q)mkdir -p build/docs && doxygen docs/Doxyfile
+	$(Q)mkdir -p build/docs && SCALAR_VERSION=$(VERSION) doxygen docs/Doxyfile
+	@echo "docs: build/docs/html/index.html"
 
 # ---- demo: the README's first command ends here ----
 demo: all
@@ -294,8 +311,8 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/scalar
 
 # ---- dependencies (Debian 12) ----
-DEB_PACKAGES := build-essential clang pkg-config libblis-openmp-dev libcjson-dev check \
-  libsubunit-dev doxygen python3 python3-numpy valgrind
+DEB_PACKAGES := build-essential clang libclang-rt-dev pkg-config libblis-openmp-dev libcjson-dev check \
+  libsubunit-dev doxygen python3 python3-numpy python3-venv valgrind
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $(DEB_PACKAGES)

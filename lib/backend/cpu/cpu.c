@@ -1,29 +1,148 @@
-/* PLACEHOLDER (to be replaced by the backend kernels work): lifecycle and memory only. */
-#include <string.h>
-#include "../../internal.h"
+/*
+ * cpu.c - the "cpu" backend: lifecycle, memory, GEMM through BLIS, ops table.
+ *
+ * GEMMs go to bli_sgemm_ex with a runtime object built per call from the
+ * context's thread count, never through BLIS_NUM_THREADS or
+ * bli_thread_set_num_threads (process-wide, shared with any other BLIS user).
+ * BLIS aborts on bad arguments, so everything it sees was checked first by
+ * lib/backend/dispatch.c, and sizes it handles badly (k == 0) stop here.
+ * The other kernels are OpenMP loops in cpu_dense.c and cpu_rows.c.
+ */
+#include <stdio.h>
 
-typedef struct { scalar_ctx *ctx; } ref_self;
+/* blis.h defines hundreds of unused static helpers and unused parameters. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#include <blis.h>
+#pragma GCC diagnostic pop
 
-static scalar_status ref_create(void **out, scalar_ctx *ctx, const char *params)
+#include "cpu.h"
+
+_Static_assert(sizeof(dim_t) >= sizeof(int64_t) && sizeof(inc_t) >= sizeof(int64_t),
+               "BLIS must be built with 64-bit dim_t/inc_t (BLIS_INT_TYPE_SIZE=64)");
+
+static const char *blis_threading(void)
+{
+    if (bli_info_get_enable_openmp())
+        return "openmp";
+    if (bli_info_get_enable_pthreads())
+        return "pthreads";
+    return "single-threaded";
+}
+
+static scalar_status cpu_create(void **out_self, scalar_ctx *ctx, const char *params)
 {
     (void)params;
-    ref_self *s = scalar__alloc(ctx, sizeof *s, "cpu");
-    if (!s) return SCALAR_E_NOMEM;
+    scalar__cpu *s = scalar__calloc(ctx, 1, sizeof *s, "cpu");
+    if (!s)
+        return SCALAR_E_NOMEM;
     s->ctx = ctx;
-    *out = s;
+    s->n_threads = scalar_ctx_n_threads(ctx);
+    if (s->n_threads < 1)
+        s->n_threads = 1;
+    snprintf(s->description, sizeof s->description, "BLIS %s (%s, %s), %d thread%s",
+             bli_info_get_version_str(), bli_arch_string(bli_arch_query_id()), blis_threading(),
+             (int)s->n_threads, s->n_threads == 1 ? "" : "s");
+    *out_self = s;
     return SCALAR_OK;
 }
-static void ref_destroy(void *self) { ref_self *s = self; scalar__free(s->ctx, s); }
-static scalar_status ref_alloc(void *self, void **out, size_t size)
+
+static void cpu_destroy(void *self)
 {
-    ref_self *s = self;
-    *out = scalar__alloc_raw(s->ctx, size);
-    return *out ? SCALAR_OK : scalar__error_set(SCALAR_E_NOMEM, "cpu: out of memory");
+    scalar__cpu *s = self;
+    scalar__free(s->ctx, s);
 }
-static void ref_free(void *self, void *p, size_t size) { ref_self *s = self; scalar__free_raw(s->ctx, p, size); }
+
+static const char *cpu_describe(void *self)
+{
+    const scalar__cpu *s = self;
+    return s->description;
+}
+
+/* Host memory from the context's allocator hooks, 64-byte aligned. */
+static scalar_status cpu_buffer_alloc(void *self, void **out_ptr, size_t size)
+{
+    scalar__cpu *s = self;
+    *out_ptr = scalar__alloc_raw(s->ctx, size);
+    if (!*out_ptr)
+        return scalar__error_set(SCALAR_E_NOMEM, "cpu: out of memory (%zu-byte buffer)", size);
+    return SCALAR_OK;
+}
+
+static void cpu_buffer_free(void *self, void *ptr, size_t size)
+{
+    scalar__cpu *s = self;
+    scalar__free_raw(s->ctx, ptr, size);
+}
+
+/* C = beta * C, the whole GEMM when k == 0 (BLIS is not asked: an empty inner
+ * dimension is a corner its argument checks and kernels need not agree on). */
+static void scale_c(float *c, int64_t m, int64_t n, int64_t ldc, float beta)
+{
+    for (int64_t i = 0; i < m; i++) {
+        float *c_row = c + i * ldc;
+        if (beta == 0.0f) { /* write-only: NaN in C must not survive */
+            for (int64_t j = 0; j < n; j++)
+                c_row[j] = 0.0f;
+        } else {
+            for (int64_t j = 0; j < n; j++)
+                c_row[j] *= beta;
+        }
+    }
+}
+
+/* C = alpha * op(A) op(B) + beta * C
+ *   a: [m, k] (lda >= k), or [k, m] (lda >= m) when trans_a
+ *   b: [k, n] (ldb >= n), or [n, k] (ldb >= k) when trans_b
+ *   c: [m, n] (ldc >= n); BLIS does not read C when beta == 0
+ * Row-major maps onto BLIS's general strides as rs = ld, cs = 1. */
+static scalar_status cpu_sgemm(void *self, int32_t trans_a, int32_t trans_b, int64_t m,
+                               int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                               const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    const scalar__cpu *s = self;
+    if (m == 0 || n == 0)
+        return SCALAR_OK;
+    if (k == 0) {
+        scale_c(c, m, n, ldc, beta);
+        return SCALAR_OK;
+    }
+    rntm_t rntm; /* per call: concurrent calls on one instance never share it */
+    bli_rntm_init(&rntm);
+    bli_rntm_set_num_threads(s->n_threads, &rntm);
+    /* BLIS 0.9's typed API takes non-const pointers; it only reads A, B, alpha, beta. */
+    bli_sgemm_ex(trans_a == SCALAR_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+                 trans_b == SCALAR_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n,
+                 (dim_t)k, &alpha, (float *)a, (inc_t)lda, 1, (float *)b, (inc_t)ldb, 1, &beta, c,
+                 (inc_t)ldc, 1, NULL, &rntm);
+    return SCALAR_OK;
+}
 
 const scalar_backend_ops scalar__backend_cpu_ops = {
-    .abi_version = SCALAR_BACKEND_ABI_VERSION, .struct_size = sizeof(scalar_backend_ops),
-    .name = "cpu", .create = ref_create, .destroy = ref_destroy,
-    .buffer_alloc = ref_alloc, .buffer_free = ref_free,
+    .abi_version = SCALAR_BACKEND_ABI_VERSION,
+    .struct_size = sizeof(scalar_backend_ops),
+    .name = "cpu",
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .describe = cpu_describe,
+    .buffer_alloc = cpu_buffer_alloc,
+    .buffer_free = cpu_buffer_free,
+    .buffer_is_host = NULL, /* host memory */
+    .upload = NULL,         /* memcpy */
+    .download = NULL,       /* memcpy */
+    .synchronize = NULL,    /* every kernel returns when done */
+    .supports = NULL,       /* every slot below */
+    .sgemm = cpu_sgemm,
+    .bias_add = scalar__cpu_bias_add,
+    .gelu_forward = scalar__cpu_gelu_forward,
+    .gelu_backward = scalar__cpu_gelu_backward,
+    .layernorm_forward = scalar__cpu_layernorm_forward,
+    .layernorm_backward = scalar__cpu_layernorm_backward,
+    .softmax_rows = scalar__cpu_softmax_rows,
+    .topk_rows = scalar__cpu_topk_rows,
+    .gather_rows = scalar__cpu_gather_rows,
+    .scatter_add_rows = scalar__cpu_scatter_add_rows,
+    .get_proc_address = NULL,
 };

@@ -1,0 +1,145 @@
+/*
+ * simd.h - float vectors (GNU vector extensions) for the cpu kernels
+ * whose loops hold selects: exp, GELU, softmax.
+ *
+ * Why not `#pragma omp simd`: the library builds with -O2 and GCC's default
+ * -ftrapping-math, under which a float compare-and-select (a clamp, a NaN
+ * test) keeps a loop from vectorising at all.  Vector-extension code states
+ * the lanes itself, so the compiler has nothing to prove.  GCC and clang
+ * both take this syntax.
+ *
+ * Everything here is lane-wise or reduces in a fixed order, so results never
+ * depend on how a caller splits rows between threads.
+ */
+#ifndef SCALAR_BACKEND_CPU_SIMD_H
+#define SCALAR_BACKEND_CPU_SIMD_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The widest vector the build targets natively: 8 lanes with AVX, else the
+ * 4 of x86-64's baseline SSE2 (a wider type would be split in two and, passed
+ * by value without AVX, trips GCC's -Wpsabi). */
+#if defined(__AVX__)
+#define VF_BYTES 32
+#else
+#define VF_BYTES 16
+#endif
+#define VF_LANES (VF_BYTES / 4)
+
+typedef float scalar__vf __attribute__((vector_size(VF_BYTES)));
+typedef int32_t scalar__vi __attribute__((vector_size(VF_BYTES)));
+
+static inline scalar__vf vf_splat(float c)
+{
+    return (scalar__vf){0} + c; /* a scalar operand is broadcast */
+}
+
+/* Unaligned load and store (memcpy compiles to one or two movups). */
+static inline scalar__vf vf_load(const float *p)
+{
+    scalar__vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void vf_store(float *p, scalar__vf v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* The first n (< VF_LANES) lanes from p, the rest `fill`: row tails go through the
+ * same vector code as full blocks, so a tail gives bit-identical results. */
+static inline scalar__vf vf_load_part(const float *p, int64_t n, float fill)
+{
+    float t[VF_LANES];
+    for (int64_t i = 0; i < VF_LANES; i++)
+        t[i] = i < n ? p[i] : fill;
+    return vf_load(t);
+}
+
+static inline void vf_store_part(float *p, scalar__vf v, int64_t n)
+{
+    float t[VF_LANES];
+    vf_store(t, v);
+    for (int64_t i = 0; i < n; i++)
+        p[i] = t[i];
+}
+
+/* mask ? a : b, lane-wise; mask lanes are 0 or -1 (a vector comparison). */
+static inline scalar__vf vf_select(scalar__vi mask, scalar__vf a, scalar__vf b)
+{
+    return (scalar__vf)((mask & (scalar__vi)a) | (~mask & (scalar__vi)b));
+}
+
+/* Clamp to [lo, hi]; NaN lanes stay NaN (their compares are false). */
+static inline scalar__vf vf_clamp(scalar__vf x, float lo, float hi)
+{
+    x = vf_select(x < vf_splat(lo), vf_splat(lo), x);
+    return vf_select(x > vf_splat(hi), vf_splat(hi), x);
+}
+
+/* Horizontal sum, lanes in order. */
+static inline float vf_hsum(scalar__vf v)
+{
+    float t[VF_LANES], sum = 0.0f;
+    vf_store(t, v);
+    for (int i = 0; i < VF_LANES; i++)
+        sum += t[i];
+    return sum;
+}
+
+/* Largest lane, ignoring NaN lanes (-inf if all are NaN). */
+static inline float vf_hmax(scalar__vf v)
+{
+    float t[VF_LANES], m = -INFINITY;
+    vf_store(t, v);
+    for (int i = 0; i < VF_LANES; i++)
+        m = t[i] > m ? t[i] : m;
+    return m;
+}
+
+static inline int vf_any(scalar__vi mask)
+{
+    int32_t t[VF_LANES];
+    memcpy(t, &mask, sizeof t);
+    int32_t any = 0;
+    for (int i = 0; i < VF_LANES; i++)
+        any |= t[i];
+    return any != 0;
+}
+
+#define VF_EXP_LO (-87.3f) /* below: exp underflows past FLT_MIN, return 0 */
+#define VF_EXP_HI 88.3f    /* above: return +inf (true overflow starts at 88.72) */
+
+/*
+ * exp(x), Cephes' single-precision algorithm: x = n ln2 + r with |r| <= ln2/2
+ * (ln2 split in two so n*ln2 is exact), a degree-6 polynomial for e^r, then
+ * 2^n put straight into the exponent bits.  Relative error <= 2 ulp on
+ * [VF_EXP_LO, VF_EXP_HI]; exp(-inf) = 0, exp(NaN) = NaN.
+ */
+static inline scalar__vf vf_exp(scalar__vf x)
+{
+    scalar__vi is_nan = x != x;
+    scalar__vf xc = vf_clamp(x, VF_EXP_LO, VF_EXP_HI);
+    xc = vf_select(is_nan, vf_splat(0.0f), xc); /* keep the int conversion defined */
+    /* round(x / ln2) by the 1.5 * 2^23 trick (round to nearest, ties even) */
+    scalar__vf n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    scalar__vf r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    scalar__vf p = vf_splat(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    scalar__vf e = p * r * r + r + 1.0f;
+    scalar__vi n_int = __builtin_convertvector(n, scalar__vi); /* in [-126, 127] */
+    scalar__vf y = e * (scalar__vf)((n_int + 127) << 23);
+    y = vf_select(x < vf_splat(VF_EXP_LO), vf_splat(0.0f), y);
+    y = vf_select(x > vf_splat(VF_EXP_HI), vf_splat(INFINITY), y);
+    return vf_select(is_nan, x, y);
+}
+
+#endif /* SCALAR_BACKEND_CPU_SIMD_H */

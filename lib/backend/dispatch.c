@@ -1,0 +1,362 @@
+/*
+ * dispatch.c - the checked entry points of scalar/sys/backend.h.
+ *
+ * Every argument is validated here, once, so backend slots may assume sane
+ * sizes, long enough strides and in-range indices (BLIS, for one, aborts the
+ * process on a bad argument).  Then the resolved slot runs on the backend's
+ * instance; a slot answering SCALAR_E_UNSUPPORTED for this call is retried on
+ * the cpu-ref instance, which can only read host memory.  Calls with nothing
+ * to compute return before any backend sees them.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "../internal.h"
+
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        scalar_status try_st_ = (expr);                                                            \
+        if (try_st_ != SCALAR_OK)                                                                  \
+            return try_st_;                                                                        \
+    } while (0)
+
+/* Run kernel slot `slot`; on SCALAR_E_UNSUPPORTED retry with cpu-ref. */
+#define RUN_KERNEL(be, slot, ...)                                                                  \
+    do {                                                                                           \
+        scalar_status run_st_ = (be)->ops.slot((be)->self, __VA_ARGS__);                           \
+        if (run_st_ == SCALAR_E_UNSUPPORTED && (be)->ref_self && (be)->is_host)                    \
+            run_st_ = (be)->ref->slot((be)->ref_self, __VA_ARGS__);                                \
+        return run_st_;                                                                            \
+    } while (0)
+
+/* ---- argument checks: each returns SCALAR_OK or sets the message ---- */
+
+static scalar_status need_backend(const scalar_backend *be, const char *fn)
+{
+    return be ? SCALAR_OK : scalar__error_set(SCALAR_E_INVALID_ARG, "%s: backend is NULL", fn);
+}
+
+static scalar_status need_size(int64_t v, const char *name, const char *fn)
+{
+    if (v >= 0)
+        return SCALAR_OK;
+    return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: %s=%lld is negative", fn, name,
+                             (long long)v);
+}
+
+/* A pointer the sizes say will be touched (`used`) must not be NULL. */
+static scalar_status need_ptr(const void *p, int used, const char *name, const char *fn)
+{
+    if (p || !used)
+        return SCALAR_OK;
+    return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: %s is NULL with non-zero sizes", fn, name);
+}
+
+/* A [rows, cols] float matrix with row stride ld (ld >= cols checked before)
+ * must fit in the address space: (rows - 1) * ld + cols elements. */
+static scalar_status need_extent(int64_t rows, int64_t cols, int64_t ld, const char *name,
+                                 const char *fn)
+{
+    int64_t last, total;
+    if (rows == 0 || cols == 0)
+        return SCALAR_OK;
+    if (__builtin_mul_overflow(rows - 1, ld, &last) || __builtin_add_overflow(last, cols, &total) ||
+        total > (int64_t)(PTRDIFF_MAX / sizeof(float)))
+        return scalar__error_set(SCALAR_E_INVALID_ARG,
+                                 "%s: %s of %lld x %lld (row stride %lld) exceeds the address "
+                                 "space", fn, name, (long long)rows, (long long)cols,
+                                 (long long)ld);
+    return SCALAR_OK;
+}
+
+static scalar_status need_matrix(int64_t rows, int64_t cols, const char *name, const char *fn)
+{
+    return need_extent(rows, cols, cols, name, fn);
+}
+
+/* Indices into a [n_rows, ...] array: each in [0, n_rows).  Only on host
+ * backends: device memory cannot be read from here. */
+static scalar_status need_indices(const scalar_backend *be, const int32_t *idx, int64_t n_idx,
+                                  int64_t n_rows, const char *rows_name, const char *fn)
+{
+    if (!be->is_host)
+        return SCALAR_OK;
+    for (int64_t i = 0; i < n_idx; i++)
+        if (idx[i] < 0 || idx[i] >= n_rows)
+            return scalar__error_set(SCALAR_E_INVALID_ARG,
+                                     "%s: idx[%lld]=%d out of range [0, %s=%lld)", fn,
+                                     (long long)i, (int)idx[i], rows_name, (long long)n_rows);
+    return SCALAR_OK;
+}
+
+/* ---- memory ---- */
+
+scalar_status scalar_backend_buffer_alloc(void **out, scalar_backend *backend, size_t size)
+{
+    static const char fn[] = "scalar_backend_buffer_alloc";
+    if (!out)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: out is NULL", fn);
+    *out = NULL;
+    TRY(need_backend(backend, fn));
+    if (size == 0)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: size is 0", fn);
+    scalar_status st = backend->ops.buffer_alloc(backend->self, out, size);
+    if (st != SCALAR_OK)
+        *out = NULL;
+    return st;
+}
+
+void scalar_backend_buffer_free(scalar_backend *backend, void *ptr, size_t size)
+{
+    if (backend && ptr)
+        backend->ops.buffer_free(backend->self, ptr, size);
+}
+
+/* upload/download: same checks, then the slot or memcpy. */
+static scalar_status copy_checked(scalar_backend *be, void *dst, const void *src, size_t size,
+                                  scalar_status (*slot)(void *, void *, const void *, size_t),
+                                  const char *fn)
+{
+    TRY(need_backend(be, fn));
+    if (size == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(dst, 1, "dst", fn));
+    TRY(need_ptr(src, 1, "src", fn));
+    if (slot)
+        return slot(be->self, dst, src, size);
+    memcpy(dst, src, size);
+    return SCALAR_OK;
+}
+
+scalar_status scalar_backend_upload(scalar_backend *backend, void *dst, const void *src,
+                                    size_t size)
+{
+    return copy_checked(backend, dst, src, size, backend ? backend->ops.upload : NULL,
+                        "scalar_backend_upload");
+}
+
+scalar_status scalar_backend_download(scalar_backend *backend, void *dst, const void *src,
+                                      size_t size)
+{
+    return copy_checked(backend, dst, src, size, backend ? backend->ops.download : NULL,
+                        "scalar_backend_download");
+}
+
+scalar_status scalar_backend_synchronize(scalar_backend *backend)
+{
+    TRY(need_backend(backend, "scalar_backend_synchronize"));
+    return backend->ops.synchronize ? backend->ops.synchronize(backend->self) : SCALAR_OK;
+}
+
+/* ---- GEMM ---- */
+
+static scalar_status need_trans(int32_t flag, const char *name, const char *fn)
+{
+    if (flag == SCALAR_NO_TRANS || flag == SCALAR_TRANS)
+        return SCALAR_OK;
+    return scalar__error_set(SCALAR_E_INVALID_ARG,
+                             "%s: %s=%d is neither SCALAR_NO_TRANS (0) nor SCALAR_TRANS (1)", fn,
+                             name, (int)flag);
+}
+
+/* A stored [rows, cols] operand with row stride ld: ld >= cols. */
+static scalar_status need_ld(int64_t ld, int64_t cols, const char *ld_name, const char *cols_name,
+                             const char *what, const char *fn)
+{
+    if (ld >= cols)
+        return SCALAR_OK;
+    return scalar__error_set(SCALAR_E_SHAPE, "%s: %s=%lld < %s=%lld%s", fn, ld_name,
+                             (long long)ld, cols_name, (long long)cols, what);
+}
+
+scalar_status scalar_backend_sgemm(scalar_backend *backend, int32_t trans_a, int32_t trans_b,
+                                   int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                                   int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                                   int64_t ldc)
+{
+    static const char fn[] = "scalar_backend_sgemm";
+    TRY(need_backend(backend, fn));
+    TRY(need_trans(trans_a, "trans_a", fn));
+    TRY(need_trans(trans_b, "trans_b", fn));
+    TRY(need_size(m, "m", fn));
+    TRY(need_size(n, "n", fn));
+    TRY(need_size(k, "k", fn));
+    /* Stored shapes: A [m, k] or [k, m]; B [k, n] or [n, k]; C [m, n]. */
+    int64_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
+    int64_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
+    TRY(need_ld(lda, a_cols, "lda", trans_a ? "m" : "k",
+                trans_a ? " (A transposed)" : " (A not transposed)", fn));
+    TRY(need_ld(ldb, b_cols, "ldb", trans_b ? "k" : "n",
+                trans_b ? " (B transposed)" : " (B not transposed)", fn));
+    TRY(need_ld(ldc, n, "ldc", "n", "", fn));
+    if (m == 0 || n == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(a, k > 0, "a", fn));
+    TRY(need_ptr(b, k > 0, "b", fn));
+    TRY(need_ptr(c, 1, "c", fn));
+    TRY(need_extent(a_rows, a_cols, lda, "A", fn));
+    TRY(need_extent(b_rows, b_cols, ldb, "B", fn));
+    TRY(need_extent(m, n, ldc, "C", fn));
+    RUN_KERNEL(backend, sgemm, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* ---- elementwise and row-wise kernels ---- */
+
+/* The common check of a [n_rows, n_cols] op: sizes, then whether it is empty. */
+static scalar_status need_rows(int64_t n_rows, int64_t n_cols, const char *rows_name,
+                               const char *cols_name, const char *fn)
+{
+    TRY(need_size(n_rows, rows_name, fn));
+    TRY(need_size(n_cols, cols_name, fn));
+    return need_matrix(n_rows, n_cols, "the matrix", fn);
+}
+
+scalar_status scalar_backend_bias_add(scalar_backend *backend, float *x, const float *bias,
+                                      int64_t n_rows, int64_t n_cols)
+{
+    static const char fn[] = "scalar_backend_bias_add";
+    TRY(need_backend(backend, fn));
+    TRY(need_rows(n_rows, n_cols, "n_rows", "n_cols", fn));
+    if (n_rows == 0 || n_cols == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(x, 1, "x", fn));
+    TRY(need_ptr(bias, 1, "bias", fn));
+    RUN_KERNEL(backend, bias_add, x, bias, n_rows, n_cols);
+}
+
+scalar_status scalar_backend_gelu_forward(scalar_backend *backend, float *out, const float *in,
+                                          int64_t n)
+{
+    static const char fn[] = "scalar_backend_gelu_forward";
+    TRY(need_backend(backend, fn));
+    TRY(need_rows(1, n, "rows", "n", fn));
+    if (n == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(out, 1, "out", fn));
+    TRY(need_ptr(in, 1, "in", fn));
+    RUN_KERNEL(backend, gelu_forward, out, in, n);
+}
+
+scalar_status scalar_backend_gelu_backward(scalar_backend *backend, float *d_in, const float *in,
+                                           const float *d_out, int64_t n)
+{
+    static const char fn[] = "scalar_backend_gelu_backward";
+    TRY(need_backend(backend, fn));
+    TRY(need_rows(1, n, "rows", "n", fn));
+    if (n == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(d_in, 1, "d_in", fn));
+    TRY(need_ptr(in, 1, "in", fn));
+    TRY(need_ptr(d_out, 1, "d_out", fn));
+    RUN_KERNEL(backend, gelu_backward, d_in, in, d_out, n);
+}
+
+scalar_status scalar_backend_layernorm_forward(scalar_backend *backend, float *out,
+                                               float *out_mean, float *out_rstd, const float *in,
+                                               const float *weight, const float *bias,
+                                               int64_t n_rows, int64_t d, float eps)
+{
+    static const char fn[] = "scalar_backend_layernorm_forward";
+    TRY(need_backend(backend, fn));
+    TRY(need_rows(n_rows, d, "n_rows", "d", fn));
+    if (!(eps >= 0.0f) || isinf(eps))
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: eps=%g must be finite and >= 0", fn,
+                                 (double)eps);
+    if (n_rows == 0)
+        return SCALAR_OK;
+    if (d == 0)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: d=0 with n_rows=%lld (must be > 0)",
+                                 fn, (long long)n_rows);
+    TRY(need_ptr(out, 1, "out", fn));
+    TRY(need_ptr(in, 1, "in", fn));
+    RUN_KERNEL(backend, layernorm_forward, out, out_mean, out_rstd, in, weight, bias, n_rows, d,
+               eps);
+}
+
+scalar_status scalar_backend_layernorm_backward(scalar_backend *backend, float *d_in,
+                                                float *d_weight, float *d_bias,
+                                                const float *d_out, const float *in,
+                                                const float *weight, const float *mean,
+                                                const float *rstd, int64_t n_rows, int64_t d)
+{
+    static const char fn[] = "scalar_backend_layernorm_backward";
+    TRY(need_backend(backend, fn));
+    TRY(need_rows(n_rows, d, "n_rows", "d", fn));
+    if (n_rows == 0 || d == 0 || (!d_in && !d_weight && !d_bias))
+        return SCALAR_OK;
+    TRY(need_ptr(d_out, 1, "d_out", fn));
+    TRY(need_ptr(in, 1, "in", fn));
+    TRY(need_ptr(mean, 1, "mean", fn));
+    TRY(need_ptr(rstd, 1, "rstd", fn));
+    RUN_KERNEL(backend, layernorm_backward, d_in, d_weight, d_bias, d_out, in, weight, mean, rstd,
+               n_rows, d);
+}
+
+scalar_status scalar_backend_softmax_rows(scalar_backend *backend, float *out, const float *in,
+                                          int64_t n_rows, int64_t n_cols)
+{
+    static const char fn[] = "scalar_backend_softmax_rows";
+    TRY(need_backend(backend, fn));
+    TRY(need_rows(n_rows, n_cols, "n_rows", "n_cols", fn));
+    if (n_rows == 0 || n_cols == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(out, 1, "out", fn));
+    TRY(need_ptr(in, 1, "in", fn));
+    RUN_KERNEL(backend, softmax_rows, out, in, n_rows, n_cols);
+}
+
+scalar_status scalar_backend_topk_rows(scalar_backend *backend, float *out_values,
+                                       int32_t *out_indices, const float *in, int64_t n_rows,
+                                       int64_t n_cols, int64_t k)
+{
+    static const char fn[] = "scalar_backend_topk_rows";
+    TRY(need_backend(backend, fn));
+    TRY(need_rows(n_rows, n_cols, "n_rows", "n_cols", fn));
+    TRY(need_size(k, "k", fn));
+    if (n_cols > INT32_MAX)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: n_cols=%lld > INT32_MAX", fn,
+                                 (long long)n_cols);
+    if (k > n_cols)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: k=%lld > n_cols=%lld", fn,
+                                 (long long)k, (long long)n_cols);
+    if (n_rows == 0 || k == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(out_values, 1, "out_values", fn));
+    TRY(need_ptr(out_indices, 1, "out_indices", fn));
+    TRY(need_ptr(in, 1, "in", fn));
+    RUN_KERNEL(backend, topk_rows, out_values, out_indices, in, n_rows, n_cols, k);
+}
+
+scalar_status scalar_backend_gather_rows(scalar_backend *backend, float *out, const float *src,
+                                         const int32_t *idx, int64_t n_idx, int64_t n_src_rows,
+                                         int64_t d)
+{
+    static const char fn[] = "scalar_backend_gather_rows";
+    TRY(need_backend(backend, fn));
+    TRY(need_rows(n_idx, d, "n_idx", "d", fn));
+    TRY(need_rows(n_src_rows, d, "n_src_rows", "d", fn));
+    if (n_idx == 0 || d == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(out, 1, "out", fn));
+    TRY(need_ptr(src, 1, "src", fn));
+    TRY(need_ptr(idx, 1, "idx", fn));
+    TRY(need_indices(backend, idx, n_idx, n_src_rows, "n_src_rows", fn));
+    RUN_KERNEL(backend, gather_rows, out, src, idx, n_idx, n_src_rows, d);
+}
+
+scalar_status scalar_backend_scatter_add_rows(scalar_backend *backend, float *dst,
+                                              const float *src, const int32_t *idx, int64_t n_idx,
+                                              int64_t n_dst_rows, int64_t d)
+{
+    static const char fn[] = "scalar_backend_scatter_add_rows";
+    TRY(need_backend(backend, fn));
+    TRY(need_rows(n_idx, d, "n_idx", "d", fn));
+    TRY(need_rows(n_dst_rows, d, "n_dst_rows", "d", fn));
+    if (n_idx == 0 || d == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(dst, 1, "dst", fn));
+    TRY(need_ptr(src, 1, "src", fn));
+    TRY(need_ptr(idx, 1, "idx", fn));
+    TRY(need_indices(backend, idx, n_idx, n_dst_rows, "n_dst_rows", fn));
+    RUN_KERNEL(backend, scatter_add_rows, dst, src, idx, n_idx, n_dst_rows, d);
+}

@@ -1,0 +1,41 @@
+/*
+ * ref.h - the cpu-ref kernels, for ref.c's table.
+ *
+ * Kernels never look at `self`: the registry resolves a NULL kernel slot of
+ * any other backend to these functions once, at context creation, and the
+ * dispatcher then calls them with that backend's own instance.  Arguments are
+ * validated by lib/backend/dispatch.c before they get here.
+ */
+#ifndef SCALAR_BACKEND_REF_H
+#define SCALAR_BACKEND_REF_H
+
+#include "../../internal.h"
+
+scalar_status scalar__ref_sgemm(void *self, int32_t trans_a, int32_t trans_b, int64_t m,
+                                int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                                const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+scalar_status scalar__ref_bias_add(void *self, float *x, const float *bias, int64_t n_rows,
+                                   int64_t n_cols);
+scalar_status scalar__ref_gelu_forward(void *self, float *out, const float *in, int64_t n);
+scalar_status scalar__ref_gelu_backward(void *self, float *d_in, const float *in,
+                                        const float *d_out, int64_t n);
+scalar_status scalar__ref_layernorm_forward(void *self, float *out, float *out_mean,
+                                            float *out_rstd, const float *in, const float *weight,
+                                            const float *bias, int64_t n_rows, int64_t d,
+                                            float eps);
+scalar_status scalar__ref_layernorm_backward(void *self, float *d_in, float *d_weight,
+                                             float *d_bias, const float *d_out, const float *in,
+                                             const float *weight, const float *mean,
+                                             const float *rstd, int64_t n_rows, int64_t d);
+scalar_status scalar__ref_softmax_rows(void *self, float *out, const float *in, int64_t n_rows,
+                                       int64_t n_cols);
+scalar_status scalar__ref_topk_rows(void *self, float *out_values, int32_t *out_indices,
+                                    const float *in, int64_t n_rows, int64_t n_cols, int64_t k);
+scalar_status scalar__ref_gather_rows(void *self, float *out, const float *src,
+                                      const int32_t *idx, int64_t n_idx, int64_t n_src_rows,
+                                      int64_t d);
+scalar_status scalar__ref_scatter_add_rows(void *self, float *dst, const float *src,
+                                           const int32_t *idx, int64_t n_idx, int64_t n_dst_rows,
+                                           int64_t d);
+
+#endif /* SCALAR_BACKEND_REF_H */

@@ -1,0 +1,111 @@
+/*
+ * abi.c - freezes the layout of every public struct (libgit2 structinit plus
+ * _Static_assert offsets).  If this file stops compiling, a public struct or
+ * the backend vtable changed layout: that is an ABI break, which needs an ABI
+ * counter bump and a CHANGELOG line, not an edit here.  LP64 only.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <scalar/scalar.h>
+#include <scalar/sys/backend.h>
+
+#define AT(type, field, off) _Static_assert(offsetof(type, field) == (off), #type "." #field)
+
+/* scalar_ctx_options, version 1: 56 bytes, no padding holes. */
+AT(scalar_ctx_options, struct_size, 0);
+AT(scalar_ctx_options, seed, 8);
+AT(scalar_ctx_options, backend, 16);
+AT(scalar_ctx_options, allocator, 24);
+AT(scalar_ctx_options, log_cb, 32);
+AT(scalar_ctx_options, log_user, 40);
+AT(scalar_ctx_options, n_threads, 48);
+AT(scalar_ctx_options, log_level, 52);
+_Static_assert(sizeof(scalar_ctx_options) == 56, "scalar_ctx_options v1 size");
+
+/* scalar_allocator, version 1: 32 bytes. */
+AT(scalar_allocator, struct_size, 0);
+AT(scalar_allocator, user, 8);
+AT(scalar_allocator, alloc, 16);
+AT(scalar_allocator, free, 24);
+_Static_assert(sizeof(scalar_allocator) == 32, "scalar_allocator v1 size");
+
+/* scalar_backend_ops, backend ABI 1. */
+_Static_assert(SCALAR_BACKEND_ABI_VERSION == 1, "backend ABI version");
+AT(scalar_backend_ops, abi_version, 0);
+AT(scalar_backend_ops, struct_size, 8);
+AT(scalar_backend_ops, name, 16);
+AT(scalar_backend_ops, create, 24);
+AT(scalar_backend_ops, destroy, 32);
+AT(scalar_backend_ops, describe, 40);
+AT(scalar_backend_ops, buffer_alloc, 48);
+AT(scalar_backend_ops, buffer_free, 56);
+AT(scalar_backend_ops, buffer_is_host, 64);
+AT(scalar_backend_ops, upload, 72);
+AT(scalar_backend_ops, download, 80);
+AT(scalar_backend_ops, synchronize, 88);
+AT(scalar_backend_ops, supports, 96);
+AT(scalar_backend_ops, sgemm, 104);
+AT(scalar_backend_ops, bias_add, 112);
+AT(scalar_backend_ops, gelu_forward, 120);
+AT(scalar_backend_ops, gelu_backward, 128);
+AT(scalar_backend_ops, layernorm_forward, 136);
+AT(scalar_backend_ops, layernorm_backward, 144);
+AT(scalar_backend_ops, softmax_rows, 152);
+AT(scalar_backend_ops, topk_rows, 160);
+AT(scalar_backend_ops, gather_rows, 168);
+AT(scalar_backend_ops, scatter_add_rows, 176);
+AT(scalar_backend_ops, get_proc_address, 184);
+_Static_assert(sizeof(scalar_backend_ops) == SCALAR_BACKEND_OPS_V1_SIZE, "ops v1 size");
+
+/* Frozen constants. */
+_Static_assert(SCALAR_DTYPE_F32 == 0 && SCALAR_DTYPE_F16 == 1 && SCALAR_DTYPE_BF16 == 2 &&
+                   SCALAR_DTYPE_I32 == 3 && SCALAR_DTYPE_I64 == 4 && SCALAR_DTYPE_U16 == 5 &&
+                   SCALAR_DTYPE_F64 == 6 && SCALAR_DTYPE_I8 == 7 && SCALAR_DTYPE_U8 == 8 &&
+                   SCALAR_DTYPE_I16 == 9 && SCALAR_DTYPE_U32 == 10 && SCALAR_DTYPE_U64 == 11 &&
+                   SCALAR_DTYPE_BOOL == 12 && SCALAR_DTYPE_F8_E4M3 == 13 &&
+                   SCALAR_DTYPE_F8_E5M2 == 14,
+               "dtype values");
+_Static_assert(SCALAR_OP_SGEMM == 0 && SCALAR_OP_SCATTER_ADD_ROWS == 9, "op ids");
+
+int main(void)
+{
+    int bad = 0;
+    /* The run-time twins agree with the compile-time view. */
+    if (scalar_ctx_options_size() != sizeof(scalar_ctx_options)) {
+        puts("abi: scalar_ctx_options_size differs from sizeof");
+        bad = 1;
+    }
+    if (scalar_allocator_size() != sizeof(scalar_allocator)) {
+        puts("abi: scalar_allocator_size differs from sizeof");
+        bad = 1;
+    }
+    if (scalar_abi_version() != SCALAR_ABI_VERSION || scalar_version() != SCALAR_VERSION_NUMBER) {
+        puts("abi: version functions differ from version.h");
+        bad = 1;
+    }
+    if (scalar_max_dims() != SCALAR_MAX_DIMS) {
+        puts("abi: scalar_max_dims differs from SCALAR_MAX_DIMS");
+        bad = 1;
+    }
+    /* structinit: the function fills exactly what a zeroed struct plus the
+     * documented defaults would hold. */
+    scalar_ctx_options a, b;
+    memset(&a, 0x5A, sizeof a);
+    memset(&b, 0, sizeof b);
+    scalar_ctx_options_init(&a, sizeof a);
+    b.struct_size = sizeof b;
+    b.seed = 0x5CA1A8u;
+    b.log_level = SCALAR_LOG_WARN;
+    if (memcmp(&a, &b, sizeof a) != 0) {
+        puts("abi: scalar_ctx_options_init differs from the documented defaults");
+        bad = 1;
+    }
+    for (int32_t d = 0; d < SCALAR_DTYPE_COUNT; d++)
+        if (!scalar_dtype_name(d) || scalar_dtype_size(d) == 0) {
+            printf("abi: dtype %d has no name or size\n", d);
+            bad = 1;
+        }
+    return bad;
+}
