@@ -130,20 +130,20 @@ static void write_bytes(const char *path, const void *data, size_t size)
     ck_assert_int_eq(fclose(f), 0);
 }
 
-/* A version-1 .npy of int32 [2, 3]: magic, header padded to 64 bytes, data. */
+/* A version-1 .npy of int32 [2, 3]: magic, header padded to 128 bytes, data. */
 static void write_npy(const char *path)
 {
-    unsigned char buf[64 + 6 * 4];
+    enum { HEAD = 128 };
+    unsigned char buf[HEAD + 6 * 4];
     const char *dict = "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }";
-    size_t hlen = 64 - 10;
     memset(buf, ' ', sizeof buf);
     memcpy(buf, "\x93NUMPY\x01\x00", 8);
-    buf[8] = (unsigned char)hlen;
+    buf[8] = HEAD - 10; /* header length, little-endian uint16 */
     buf[9] = 0;
     memcpy(buf + 10, dict, strlen(dict));
-    buf[63] = '\n';
+    buf[HEAD - 1] = '\n';
     for (int32_t i = 0; i < 6; i++)
-        memcpy(buf + 64 + 4 * i, &i, 4); /* little-endian hosts */
+        memcpy(buf + HEAD + 4 * i, &i, 4); /* little-endian hosts */
     write_bytes(path, buf, sizeof buf);
 }
 
