@@ -78,6 +78,7 @@ class OpsTest(unittest.TestCase):
             y = ops.gelu(x, ctx=ctx)
             self.assertEqual(y.shape, x.shape)
             np.testing.assert_allclose(y, gelu_ref(x), rtol=1e-5, atol=1e-6)
+            self.assertEqual(ops.gelu(np.float32(1.5), ctx=ctx).shape, ())
 
     def test_layernorm(self):
         x = (self.rng.standard_normal((3, 4, 96)) * 2 + 0.5).astype(np.float32)

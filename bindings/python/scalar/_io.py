@@ -126,7 +126,8 @@ def save_safetensors(path, tensors, metadata=None, ctx=None):
         if code is None:
             raise TypeError(f"save_safetensors: {name!r} has dtype {arr.dtype}, "
                             "which safetensors cannot hold here")
-        arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+        # np.asarray keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d)
+        arr = np.asarray(arr, dtype=arr.dtype.newbyteorder("<"), order="C")
         keep.append((name.encode("utf-8"), code, arr, _shape_array(arr.shape)))
     writer = new_handle(lib.scalar_safetensors_writer_create, ctx._handle)
     try:

@@ -18,7 +18,8 @@ __all__ = ["sgemm", "gelu", "layernorm", "softmax", "topk"]
 
 
 def _f32(x):
-    return np.ascontiguousarray(x, dtype=np.float32)
+    # C-contiguous float32; np.asarray keeps a 0-d array 0-d, unlike ascontiguousarray
+    return np.asarray(x, dtype=np.float32, order="C")
 
 
 def _run(ctx, call, inputs, outputs):
