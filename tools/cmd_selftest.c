@@ -353,7 +353,7 @@ static int file_meta_matches(const scalar_safetensors *st, const meta_entry *met
 }
 
 /* Writes, reads back, compares; returns 1 pass, 0 mismatch, -1 error. */
-static int file_round_trip(const char *path, const tensor *ts, scalar_ctx *ctx)
+static int file_round_trip(const char *path, int kept, const tensor *ts, scalar_ctx *ctx)
 {
     meta_entry meta[N_META];
     scalar_safetensors *st;
@@ -372,8 +372,8 @@ static int file_round_trip(const char *path, const tensor *ts, scalar_ctx *ctx)
     scalar_safetensors_free(st);
     printf("%-18s %-18s %10s %10s  %-18s %s\n", "safetensors", "write+read", "-", "-",
            "bit-identical", same ? "pass" : "FAIL");
-    printf("\nfile: %s (%d tensors, %zu data bytes, %d metadata keys)\n", path, N_TENSORS, bytes,
-           N_META);
+    printf("\nfile: %s (%d tensors, %zu data bytes, %d metadata keys; %s)\n", path, N_TENSORS,
+           bytes, N_META, kept ? "kept" : "temporary, removed");
     return same;
 }
 
@@ -416,7 +416,8 @@ static void paths_remove(const selftest_paths *p)
 }
 
 /* The comparisons and the file; returns the number of failed checks, or -1. */
-static int run_checks(scalar_ctx *ctx, scalar_ctx *ref_ctx, tensor *ts, const char *path)
+static int run_checks(scalar_ctx *ctx, scalar_ctx *ref_ctx, tensor *ts,
+                      const selftest_paths *paths)
 {
     int failed = 0;
     printf("selftest: backend %s against cpu-ref, %" PRId32 " threads, seed 0x%" PRIx64 "\n\n",
@@ -425,7 +426,7 @@ static int run_checks(scalar_ctx *ctx, scalar_ctx *ref_ctx, tensor *ts, const ch
            "tolerance", "result");
     for (size_t i = 0; i < N_OPS; i++)
         failed += !op_check(&ops[i], ts, scalar_ctx_backend(ctx), scalar_ctx_backend(ref_ctx));
-    int file = file_round_trip(path, ts, ctx);
+    int file = file_round_trip(paths->file, paths->dir[0] == '\0', ts, ctx);
     if (file < 0)
         return -1;
     return failed + !file;
@@ -455,7 +456,7 @@ static int selftest_run(const cli_global *global, int argc, char **argv)
     if (rc == CLI_OK)
         rc = paths_make(&paths, keep);
     if (rc == CLI_OK) {
-        int failed = run_checks(ctx, ref_ctx, ts, paths.file);
+        int failed = run_checks(ctx, ref_ctx, ts, &paths);
         if (failed == 0)
             printf("selftest: all %zu checks passed\n", N_OPS + 1);
         else if (failed > 0)
