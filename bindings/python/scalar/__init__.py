@@ -1,0 +1,37 @@
+"""libscalar for Python: a pure-ctypes binding.
+
+The library is found through the environment variable SCALAR_LIBRARY (a
+file path), else the build tree beside this package (build/release, then
+build/*), else the system (libscalar.so.0).  Importing fails with
+ImportError if the library's ABI is not the one this binding was written for.
+
+    import scalar
+    with scalar.Context(threads=2) as ctx:
+        scalar.save_safetensors("t.safetensors", {"w": np.eye(3, dtype=np.float32)}, ctx=ctx)
+        with scalar.SafeTensors("t.safetensors", ctx) as st:
+            w = st["w"]
+    y = scalar.ops.gelu(w)
+
+Every failed call raises :class:`ScalarError` with ``.status``, ``.name``
+and ``.message`` (the library's own words).
+"""
+
+from . import _lib
+from ._core import (Context, abi_version, backends, default_context, version,
+                    version_number)
+from ._io import Npy, SafeTensors, inspect, load_npy, save_safetensors
+from ._lib import (DTYPE_NAMES, E_BACKEND, E_BUFSIZE, E_FORMAT, E_INVALID_ARG, E_IO,
+                   E_NOMEM, E_NOT_FOUND, E_NUMERIC, E_SHAPE, E_UNSUPPORTED, E_VERSION,
+                   EXPECTED_ABI, OK, ScalarError, last_error, status_string)
+from . import ops
+
+__version__ = version()
+
+__all__ = [
+    "Context", "Npy", "SafeTensors", "ScalarError", "abi_version", "backends",
+    "default_context", "inspect", "last_error", "load_npy", "ops", "save_safetensors",
+    "status_string", "version", "version_number", "DTYPE_NAMES", "EXPECTED_ABI", "OK",
+    "E_INVALID_ARG", "E_NOMEM", "E_UNSUPPORTED", "E_VERSION", "E_BUFSIZE", "E_NOT_FOUND",
+    "E_IO", "E_FORMAT", "E_SHAPE", "E_NUMERIC", "E_BACKEND",
+]
+

@@ -1,0 +1,258 @@
+"""Loading libscalar and declaring every exported function (ctypes).
+
+Rules (STYLE.md 3.12): CDLL, not PyDLL, so calls release the GIL; every
+function returning ``scalar_status`` shares one ``errcheck`` that raises
+:class:`ScalarError`; functions returning pointers have an explicit
+``restype``; outputs are caller-allocated.  The only exported symbol not
+declared here is the variadic ``scalar_sys_error_set`` (C backends only).
+"""
+
+import ctypes
+import ctypes.util
+import glob
+import os
+from ctypes import (POINTER, c_char_p, c_float, c_int32, c_int64, c_size_t, c_uint32,
+                    c_uint64, c_void_p)
+
+#: The ABI counter this binding was written for (the N of libscalar.so.N).
+EXPECTED_ABI = 0
+
+# ---- status codes (values frozen; checked against the library at import) ----
+OK = 0
+E_INVALID_ARG = -1
+E_NOMEM = -2
+E_UNSUPPORTED = -3
+E_VERSION = -4
+E_BUFSIZE = -5
+E_NOT_FOUND = -6
+E_IO = -20
+E_FORMAT = -21
+E_SHAPE = -40
+E_NUMERIC = -41
+E_BACKEND = -60
+
+STATUS_NAMES = {
+    OK: "SCALAR_OK", E_INVALID_ARG: "SCALAR_E_INVALID_ARG", E_NOMEM: "SCALAR_E_NOMEM",
+    E_UNSUPPORTED: "SCALAR_E_UNSUPPORTED", E_VERSION: "SCALAR_E_VERSION",
+    E_BUFSIZE: "SCALAR_E_BUFSIZE", E_NOT_FOUND: "SCALAR_E_NOT_FOUND", E_IO: "SCALAR_E_IO",
+    E_FORMAT: "SCALAR_E_FORMAT", E_SHAPE: "SCALAR_E_SHAPE", E_NUMERIC: "SCALAR_E_NUMERIC",
+    E_BACKEND: "SCALAR_E_BACKEND",
+}
+
+# ---- element types, in SCALAR_DTYPE_* order (checked at import) ----
+DTYPE_NAMES = ("F32", "F16", "BF16", "I32", "I64", "U16", "F64", "I8", "U8", "I16", "U32",
+               "U64", "BOOL", "F8_E4M3", "F8_E5M2")
+DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_I32, DTYPE_I64, DTYPE_U16 = range(6)
+
+# ---- backend op ids and sgemm flags (scalar/sys/backend.h) ----
+OP_NAMES = ("sgemm", "bias_add", "gelu_forward", "gelu_backward", "layernorm_forward",
+            "layernorm_backward", "softmax_rows", "topk_rows", "gather_rows", "scatter_add_rows")
+NO_TRANS = 0
+TRANS = 1
+
+
+class ScalarError(Exception):
+    """A libscalar call returned a negative ``scalar_status``.
+
+    Attributes: ``status`` (the negative code), ``name`` (e.g.
+    ``"SCALAR_E_FORMAT"``), ``description`` (the full status string) and
+    ``message`` (the library's thread-local message about the failure).
+    """
+
+    def __init__(self, status, description, message):
+        self.status = status
+        self.description = description
+        self.name = description.split(":", 1)[0].strip() or STATUS_NAMES.get(status, "")
+        self.message = message
+        super().__init__(f"{message} ({description})" if message else description)
+
+
+def _find_library():
+    """SCALAR_LIBRARY, else the build tree, else the system; returns a CDLL."""
+    env = os.environ.get("SCALAR_LIBRARY")
+    if env:
+        try:
+            return ctypes.CDLL(env)
+        except OSError as e:
+            raise ImportError(f"scalar: cannot load SCALAR_LIBRARY={env}: {e}") from e
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.normpath(os.path.join(here, "..", "..", ".."))
+    tried = []
+    candidates = [os.path.join(root, "build", "release", "libscalar.so.0")]
+    candidates += sorted(glob.glob(os.path.join(root, "build", "*", "libscalar.so.0")))
+    found = ctypes.util.find_library("scalar")
+    candidates += [c for c in (found, "libscalar.so.0") if c]
+    for path in candidates:
+        if os.sep in path and not os.path.exists(path):
+            continue
+        try:
+            return ctypes.CDLL(path)
+        except OSError as e:
+            tried.append(f"{path}: {e}")
+    raise ImportError("scalar: libscalar.so.0 not found (set SCALAR_LIBRARY); tried: "
+                      + "; ".join(tried or candidates))
+
+
+lib = _find_library()
+
+
+def _decode(raw):
+    return raw.decode("utf-8", "replace") if raw is not None else None
+
+
+def _check(rc, func, args):
+    """The one errcheck of every scalar_status function."""
+    if rc < 0:
+        raise ScalarError(rc, _decode(lib.scalar_status_string(rc)),
+                          _decode(lib.scalar_last_error()))
+    return rc
+
+
+class CtxOptions(ctypes.Structure):
+    """scalar_ctx_options, filled by scalar_ctx_options_init()."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("seed", c_uint64),
+        ("backend", c_char_p),
+        ("allocator", c_void_p),
+        ("log_cb", c_void_p),
+        ("log_user", c_void_p),
+        ("n_threads", c_int32),
+        ("log_level", c_int32),
+    ]
+
+
+ST = c_int32  # scalar_status
+P = c_void_p  # handles and data pointers
+I64 = c_int64
+OUT_P = POINTER(c_void_p)
+SHAPE = POINTER(c_int64)
+
+# name: (restype, argtypes).  ST restype gets the errcheck.
+_SIGNATURES = {
+    # core.h
+    "scalar_status_string": (c_char_p, [ST]),
+    "scalar_last_error": (c_char_p, []),
+    "scalar_last_error_clear": (None, []),
+    "scalar_version": (c_uint32, []),
+    "scalar_version_string": (c_char_p, []),
+    "scalar_abi_version": (c_uint32, []),
+    "scalar_allocator_init": (ST, [P, c_size_t]),
+    "scalar_allocator_size": (c_size_t, []),
+    "scalar_ctx_options_init": (ST, [POINTER(CtxOptions), c_size_t]),
+    "scalar_ctx_options_size": (c_size_t, []),
+    "scalar_ctx_create": (ST, [OUT_P, POINTER(CtxOptions)]),
+    "scalar_ctx_free": (None, [P]),
+    "scalar_ctx_n_threads": (c_int32, [P]),
+    "scalar_ctx_seed": (c_uint64, [P]),
+    "scalar_ctx_backend_name": (c_char_p, [P]),
+    # backend.h
+    "scalar_backend_count": (c_size_t, []),
+    "scalar_backend_name": (c_char_p, [c_size_t]),
+    "scalar_ctx_backend": (c_void_p, [P]),
+    "scalar_backend_describe": (c_char_p, [P]),
+    # sys/backend.h: registration, memory, kernels
+    "scalar_backend_register": (ST, [P]),
+    "scalar_backend_is_host": (c_int32, [P]),
+    "scalar_backend_buffer_alloc": (ST, [OUT_P, P, c_size_t]),
+    "scalar_backend_buffer_free": (None, [P, P, c_size_t]),
+    "scalar_backend_upload": (ST, [P, P, P, c_size_t]),
+    "scalar_backend_download": (ST, [P, P, P, c_size_t]),
+    "scalar_backend_synchronize": (ST, [P]),
+    "scalar_backend_supports": (c_int32, [P, c_int32]),
+    "scalar_backend_sgemm": (ST, [P, c_int32, c_int32, I64, I64, I64, c_float, P, I64, P, I64,
+                                  c_float, P, I64]),
+    "scalar_backend_bias_add": (ST, [P, P, P, I64, I64]),
+    "scalar_backend_gelu_forward": (ST, [P, P, P, I64]),
+    "scalar_backend_gelu_backward": (ST, [P, P, P, P, I64]),
+    "scalar_backend_layernorm_forward": (ST, [P, P, P, P, P, P, P, I64, I64, c_float]),
+    "scalar_backend_layernorm_backward": (ST, [P, P, P, P, P, P, P, P, P, I64, I64]),
+    "scalar_backend_softmax_rows": (ST, [P, P, P, I64, I64]),
+    "scalar_backend_topk_rows": (ST, [P, P, P, P, I64, I64, I64]),
+    "scalar_backend_gather_rows": (ST, [P, P, P, P, I64, I64, I64]),
+    "scalar_backend_scatter_add_rows": (ST, [P, P, P, P, I64, I64, I64]),
+    # io.h: element types
+    "scalar_dtype_name": (c_char_p, [c_int32]),
+    "scalar_dtype_size": (c_size_t, [c_int32]),
+    "scalar_max_dims": (c_int32, []),
+    # io.h: safetensors reader
+    "scalar_safetensors_open": (ST, [OUT_P, P, c_char_p]),
+    "scalar_safetensors_open_memory": (ST, [OUT_P, P, P, c_size_t]),
+    "scalar_safetensors_free": (None, [P]),
+    "scalar_safetensors_count": (c_size_t, [P]),
+    "scalar_safetensors_find": (ST, [POINTER(c_size_t), P, c_char_p]),
+    "scalar_safetensors_name": (c_char_p, [P, c_size_t]),
+    "scalar_safetensors_dtype": (c_int32, [P, c_size_t]),
+    "scalar_safetensors_ndim": (c_int32, [P, c_size_t]),
+    "scalar_safetensors_shape": (ST, [SHAPE, c_size_t, P, c_size_t]),
+    "scalar_safetensors_numel": (c_uint64, [P, c_size_t]),
+    "scalar_safetensors_data": (ST, [OUT_P, POINTER(c_size_t), P, c_size_t]),
+    "scalar_safetensors_read_f32": (ST, [P, c_size_t, P, c_size_t]),
+    "scalar_safetensors_metadata_count": (c_size_t, [P]),
+    "scalar_safetensors_metadata_key": (c_char_p, [P, c_size_t]),
+    "scalar_safetensors_metadata_get": (c_char_p, [P, c_char_p]),
+    # io.h: safetensors writer
+    "scalar_safetensors_writer_create": (ST, [OUT_P, P]),
+    "scalar_safetensors_writer_free": (None, [P]),
+    "scalar_safetensors_writer_add": (ST, [P, c_char_p, c_int32, SHAPE, c_int32, P, c_size_t]),
+    "scalar_safetensors_writer_set_metadata": (ST, [P, c_char_p, c_char_p]),
+    "scalar_safetensors_writer_write": (ST, [P, c_char_p]),
+    # io.h: .npy reader
+    "scalar_npy_open": (ST, [OUT_P, P, c_char_p]),
+    "scalar_npy_open_memory": (ST, [OUT_P, P, P, c_size_t]),
+    "scalar_npy_free": (None, [P]),
+    "scalar_npy_dtype": (c_int32, [P]),
+    "scalar_npy_ndim": (c_int32, [P]),
+    "scalar_npy_shape": (ST, [SHAPE, c_size_t, P]),
+    "scalar_npy_numel": (c_uint64, [P]),
+    "scalar_npy_read_i32": (ST, [P, c_size_t, P]),
+    "scalar_npy_read_f32": (ST, [P, c_size_t, P]),
+}
+
+#: Every symbol this binding declares (a test compares it with lib/scalar.sym).
+DECLARED = frozenset(_SIGNATURES)
+#: Symbols the loaded library lacks (an io or backend part not built in).
+MISSING = []
+
+
+def _declare():
+    for name, (restype, argtypes) in _SIGNATURES.items():
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:
+            MISSING.append(name)
+            continue
+        fn.restype = restype
+        fn.argtypes = argtypes
+        if restype is ST:
+            fn.errcheck = _check
+
+
+_declare()
+
+
+def _check_abi():
+    abi = lib.scalar_abi_version()
+    if abi != EXPECTED_ABI:
+        raise ImportError(f"scalar: libscalar ABI {abi} loaded, this binding needs ABI "
+                          f"{EXPECTED_ABI}")
+    for i, name in enumerate(DTYPE_NAMES):
+        got = _decode(lib.scalar_dtype_name(i)) if "scalar_dtype_name" not in MISSING else name
+        if got != name:
+            raise ImportError(f"scalar: dtype {i} is {got!r} in the library, {name!r} here")
+    for code, name in STATUS_NAMES.items():
+        if not _decode(lib.scalar_status_string(code)).startswith(name):
+            raise ImportError(f"scalar: status {code} is not {name} in the library")
+
+
+_check_abi()
+
+
+def status_string(status):
+    """The library's text for a status code, e.g. 'SCALAR_E_IO: ...'."""
+    return _decode(lib.scalar_status_string(status))
+
+
+def last_error():
+    """The calling thread's last libscalar error message."""
+    return _decode(lib.scalar_last_error())
