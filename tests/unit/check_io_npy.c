@@ -82,7 +82,7 @@ START_TEST(test_npy_reads_every_version_dtype_and_shape)
             float want = t == 0 ? (float)u2[e] : t == 1 ? (float)i4[e] : f4[e];
             ck_assert_float_eq(f[e], want);
             if (t != 2)
-                ck_assert_int_eq(i[e], t == 0 ? (int32_t)u2[e] : i4[e]);
+                ck_assert_int_eq(i[e], (t == 0 ? (int32_t)u2[e] : i4[e]));
         }
         scalar_npy_free(npy);
     }
