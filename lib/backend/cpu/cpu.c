@@ -7,6 +7,16 @@
  * BLIS aborts on bad arguments, so everything it sees was checked first by
  * lib/backend/dispatch.c, and sizes it handles badly (k == 0) stop here.
  * The other kernels are OpenMP loops in cpu_dense.c and cpu_rows.c.
+ *
+ * BLIS 0.9.0 (Debian 12) has small-matrix ("sup") kernels that, for some edge
+ * shapes, read past the last element of an operand: one float past C, and up
+ * to one row stride past A or B (flame/blis#635, #824; measured with valgrind
+ * over ~27k random shapes, strides and alignments).  Such a read can only
+ * fault if it crosses into an unmapped page (a tensor at the end of an
+ * mmap'ed file, the top of a malloc arena), so a call where it could cross a
+ * page boundary takes BLIS's packed path instead, which stays in bounds.  The
+ * packed path is ~10% slower on small-k shapes, but glibc's large blocks end
+ * just past a page start, so the guard rarely fires on them.
  */
 #include <stdio.h>
 
@@ -22,6 +32,11 @@
 
 _Static_assert(sizeof(dim_t) >= sizeof(int64_t) && sizeof(inc_t) >= sizeof(int64_t),
                "BLIS must be built with 64-bit dim_t/inc_t (BLIS_INT_TYPE_SIZE=64)");
+
+/* Margin on top of one row stride when bounding BLIS's over-read. */
+#define OVERREAD_MARGIN_BYTES 64
+/* The smallest page size: a larger page's boundaries are among these. */
+#define MIN_PAGE_BYTES 4096u
 
 static const char *blis_threading(void)
 {
@@ -93,6 +108,15 @@ static void scale_c(float *c, int64_t m, int64_t n, int64_t ldc, float beta)
     }
 }
 
+/* 1 if reading one row stride (plus a margin) past the last element of a
+ * [rows, cols] operand with row stride ld could cross a page boundary. */
+static int overread_may_cross_page(const float *p, int64_t rows, int64_t cols, int64_t ld)
+{
+    uintptr_t end = (uintptr_t)(p + ((rows - 1) * ld + cols));
+    uintptr_t room = (uintptr_t)(0 - end) % MIN_PAGE_BYTES; /* bytes left in end's page */
+    return room < (uintptr_t)ld * sizeof(float) + OVERREAD_MARGIN_BYTES;
+}
+
 /* C = alpha * op(A) op(B) + beta * C
  *   a: [m, k] (lda >= k), or [k, m] (lda >= m) when trans_a
  *   b: [k, n] (ldb >= n), or [n, k] (ldb >= k) when trans_b
@@ -112,6 +136,10 @@ static scalar_status cpu_sgemm(void *self, int32_t trans_a, int32_t trans_b, int
     rntm_t rntm; /* per call: concurrent calls on one instance never share it */
     bli_rntm_init(&rntm);
     bli_rntm_set_num_threads(s->n_threads, &rntm);
+    if (overread_may_cross_page(a, trans_a ? k : m, trans_a ? m : k, lda) ||
+        overread_may_cross_page(b, trans_b ? n : k, trans_b ? k : n, ldb) ||
+        overread_may_cross_page(c, m, n, ldc))
+        bli_rntm_disable_l3_sup(&rntm); /* see the top of this file */
     /* BLIS 0.9's typed API takes non-const pointers; it only reads A, B, alpha, beta. */
     bli_sgemm_ex(trans_a == SCALAR_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
                  trans_b == SCALAR_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n,
