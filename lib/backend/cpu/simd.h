@@ -49,8 +49,9 @@ static inline void vf_store(float *p, scalar__vf v)
     memcpy(p, &v, sizeof v);
 }
 
-/* The first n (< VF_LANES) lanes from p, the rest `fill`: row tails go through the
- * same vector code as full blocks, so a tail gives bit-identical results. */
+/* The first n (< VF_LANES) lanes from p, the rest `fill`: row tails go
+ * through the same vector code as full blocks, so a tail gives bit-identical
+ * results. */
 static inline scalar__vf vf_load_part(const float *p, int64_t n, float fill)
 {
     float t[VF_LANES];
