@@ -37,7 +37,9 @@ typedef struct shape {
     int64_t m, k, n;
 } shape;
 
-static const shape shapes[] = {{4096, 64, 256}, {4096, 256, 64}, {4096, 64, 512}, {1024, 768, 3072}};
+static const shape shapes[] = {
+    {4096, 64, 256}, {4096, 256, 64}, {4096, 64, 512}, {1024, 768, 3072},
+};
 
 typedef struct problem {
     int64_t m, k, n, lda, ldb, ldc;
