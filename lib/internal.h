@@ -102,7 +102,7 @@ static inline int scalar__add_overflow(uint64_t a, uint64_t b, uint64_t *out)
 
 /* ---- backends (lib/backend/) ---- */
 struct scalar_backend {
-    scalar_backend_ops ops;          /* resolved: every kernel slot non-NULL */
+    scalar_backend_ops ops;          /* copy of the registered table */
     const scalar_backend_ops *native; /* the registered table, for supports() */
     const scalar_backend_ops *ref;   /* cpu-ref, for per-call fallback */
     void *self;                      /* instance of `native` */

@@ -3,9 +3,10 @@
  *
  * Every argument is validated here, once, so backend slots may assume sane
  * sizes, long enough strides and in-range indices (BLIS, for one, aborts the
- * process on a bad argument).  Then the resolved slot runs on the backend's
- * instance; a slot answering SCALAR_E_UNSUPPORTED for this call is retried on
- * the cpu-ref instance, which can only read host memory.  Calls with nothing
+ * process on a bad argument).  Then the backend's own slot runs on its
+ * instance; a NULL slot, or one answering SCALAR_E_UNSUPPORTED for this call,
+ * is run by cpu-ref on its own instance -- on host backends only, since
+ * cpu-ref cannot read device memory.  Calls with nothing
  * to compute return before any backend sees them.
  */
 #include <math.h>
@@ -20,12 +21,21 @@
             return try_st_;                                                                        \
     } while (0)
 
-/* Run kernel slot `slot`; on SCALAR_E_UNSUPPORTED retry with cpu-ref. */
+/* Run the backend's own kernel slot on its own instance.  A NULL slot, or
+ * one answering SCALAR_E_UNSUPPORTED for this call, falls back to cpu-ref on
+ * cpu-ref's own instance (ref_self, or self when the backend is cpu-ref) --
+ * but only on host backends: cpu-ref cannot read device memory. */
 #define RUN_KERNEL(be, slot, ...)                                                                  \
     do {                                                                                           \
-        scalar_status run_st_ = (be)->ops.slot((be)->self, __VA_ARGS__);                           \
-        if (run_st_ == SCALAR_E_UNSUPPORTED && (be)->ref_self && (be)->is_host)                    \
-            run_st_ = (be)->ref->slot((be)->ref_self, __VA_ARGS__);                                \
+        scalar_status run_st_ = SCALAR_E_UNSUPPORTED;                                              \
+        if ((be)->native->slot)                                                                    \
+            run_st_ = (be)->native->slot((be)->self, __VA_ARGS__);                                 \
+        if (run_st_ == SCALAR_E_UNSUPPORTED) {                                                     \
+            if (!(be)->is_host)                                                                    \
+                return scalar__error_set(SCALAR_E_UNSUPPORTED, "backend \"%s\" has no " #slot    \
+                                         " kernel", (be)->native->name);                           \
+            run_st_ = (be)->ref->slot((be)->ref_self ? (be)->ref_self : (be)->self, __VA_ARGS__); \
+        }                                                                                          \
         return run_st_;                                                                            \
     } while (0)
 

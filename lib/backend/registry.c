@@ -3,8 +3,9 @@
  *
  * The built-in backends are static const tables; scalar_backend_register
  * copies an outside table into a zeroed slot under a mutex (sqlite3_vfs_register
- * style).  At context creation every NULL kernel slot is resolved to cpu-ref's
- * once, so hot paths never test for NULL (libsodium's dispatch-once).
+ * style).  A context's backend keeps the native table and instance plus a
+ * cpu-ref instance; dispatch.c sends a kernel to cpu-ref when the native slot
+ * is NULL or declines the call (one predictable branch per kernel call).
  */
 #include <pthread.h>
 #include <string.h>
@@ -115,23 +116,6 @@ scalar_status scalar_backend_register(const scalar_backend_ops *ops)
     return st;
 }
 
-/* Fill every NULL kernel slot of `r` from `ref`. */
-static void resolve(scalar_backend_ops *r, const scalar_backend_ops *ref)
-{
-#define FILL(slot) if (!r->slot) r->slot = ref->slot
-    FILL(sgemm);
-    FILL(bias_add);
-    FILL(gelu_forward);
-    FILL(gelu_backward);
-    FILL(layernorm_forward);
-    FILL(layernorm_backward);
-    FILL(softmax_rows);
-    FILL(topk_rows);
-    FILL(gather_rows);
-    FILL(scatter_add_rows);
-#undef FILL
-}
-
 scalar_status scalar__backend_create(scalar_backend **out, scalar_ctx *ctx, const char *name)
 {
     const scalar_backend_ops *native = lookup(name ? name : "cpu");
@@ -150,7 +134,6 @@ scalar_status scalar__backend_create(scalar_backend **out, scalar_ctx *ctx, cons
     be->native = native;
     be->ref = ref;
     be->ops = *native;
-    resolve(&be->ops, ref);
     if ((st = native->create(&be->self, ctx, NULL)) != SCALAR_OK)
         goto fail;
     if (native != ref && (st = ref->create(&be->ref_self, ctx, NULL)) != SCALAR_OK)

@@ -8,6 +8,7 @@
  * follows the reference implementation: byte ranges, sorted by begin, must
  * start at 0, touch each other exactly, and end at the end of the data.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,8 +213,12 @@ static scalar_status validate(scalar_safetensors *st, const unsigned char *data,
         return scalar__error_set(SCALAR_E_FORMAT, "%s: %s: the header must start with '{'", FN,
                                  src);
     scalar_status s = scalar__json_parse(&h, (const char *)data + 8, (size_t)n, src);
-    if (s != SCALAR_OK)
-        return s == SCALAR_E_INVALID_ARG ? SCALAR_E_FORMAT : s;
+    if (s != SCALAR_OK) {
+        /* The JSON layer names the source; add the function, as every message does. */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", scalar_last_error());
+        return scalar__error_set(s == SCALAR_E_NOMEM ? s : SCALAR_E_FORMAT, "%s: %s", FN, msg);
+    }
     st->payload = data + 8 + n;
     st->payload_size = size - 8 - (size_t)n;
     s = parse_header(st, &h, src);

@@ -130,6 +130,12 @@ static int is_registered(const char *name)
     return 0;
 }
 
+static int32_t tb_not_host(void *self)
+{
+    (void)self;
+    return 0;
+}
+
 /* Once per process: with CK_FORK=no every test shares one registry. */
 void bt_register_test_backends(void)
 {
@@ -140,6 +146,11 @@ void bt_register_test_backends(void)
     if (!is_registered("test-unsup")) {
         scalar_backend_ops ops = lite_ops("test-unsup");
         ops.sgemm = tb_sgemm_unsupported;
+        ck_assert_int_eq(scalar_backend_register(&ops), SCALAR_OK);
+    }
+    if (!is_registered("test-device")) {
+        scalar_backend_ops ops = lite_ops("test-device"); /* memory "not host", no kernels */
+        ops.buffer_is_host = tb_not_host;
         ck_assert_int_eq(scalar_backend_register(&ops), SCALAR_OK);
     }
 }
@@ -255,6 +266,23 @@ START_TEST(test_unsupported_call_retries_on_cpu_ref)
     int before = bt_unsupported_calls();
     assert_same_as_cpu_ref(be);
     ck_assert_int_eq(bt_unsupported_calls(), before + 1);
+    scalar_ctx_free(ctx);
+}
+END_TEST
+
+/* cpu-ref cannot read device memory: a non-host backend without a kernel
+ * gets a clear error, never cpu-ref loops over its pointers. */
+START_TEST(test_device_backend_without_kernel_is_unsupported)
+{
+    bt_register_test_backends();
+    scalar_ctx *ctx = bt_ctx("test-device", 1);
+    scalar_backend *be = scalar_ctx_backend(ctx);
+    float x[4] = {0};
+    ck_assert_int_eq(scalar_backend_is_host(be), 0);
+    assert_error(scalar_backend_gelu_forward(be, x, x, 4), SCALAR_E_UNSUPPORTED,
+                 "\"test-device\" has no gelu_forward kernel");
+    assert_error(scalar_backend_sgemm(be, 0, 0, 1, 1, 1, 1.0f, x, 1, x, 1, 0.0f, x, 1),
+                 SCALAR_E_UNSUPPORTED, "no sgemm kernel");
     scalar_ctx_free(ctx);
 }
 END_TEST
@@ -590,6 +618,7 @@ Suite *scalar_backend_suite(void)
     tcase_add_test(tc, test_register_rejects_missing_mandatory_slot);
     tcase_add_test(tc, test_backend_without_kernels_falls_back_to_cpu_ref);
     tcase_add_test(tc, test_unsupported_call_retries_on_cpu_ref);
+    tcase_add_test(tc, test_device_backend_without_kernel_is_unsupported);
     tcase_add_test(tc, test_builtin_backends_support_every_op);
     tcase_add_test(tc, test_describe_names_blis_and_threads);
     suite_add_tcase(s, tc);

@@ -7,6 +7,15 @@
  * BLIS aborts on bad arguments, so everything it sees was checked first by
  * lib/backend/dispatch.c, and sizes it handles badly (k == 0) stop here.
  * The other kernels are OpenMP loops in cpu_dense.c and cpu_rows.c.
+ *
+ * BLIS 0.9.0 (Debian 12) has small-matrix ("sup") kernels that, for some edge
+ * shapes, read past the last element of an operand: one float past C, and up
+ * to one row stride past A or B (flame/blis#635, #824; measured with valgrind
+ * over ~27k random shapes, strides and alignments).  Such a read faults when
+ * it crosses into an unmapped page (a tensor at the end of an mmap'ed file)
+ * and makes every caller's valgrind run report us.  So every call takes
+ * BLIS's packed path, which stays in bounds, at 5-20% of speed on the d=64
+ * shapes (make bench) and none on GPT-2 sizes.
  */
 #include <stdio.h>
 
@@ -112,6 +121,12 @@ static scalar_status cpu_sgemm(void *self, int32_t trans_a, int32_t trans_b, int
     rntm_t rntm; /* per call: concurrent calls on one instance never share it */
     bli_rntm_init(&rntm);
     bli_rntm_set_num_threads(s->n_threads, &rntm);
+    /* BLIS 0.9.0 (Debian 12) has out-of-bounds reads in its small/unpacked
+     * ("sup") Haswell-family kernels (flame/blis #635, #821): they read a few
+     * floats past the end of A or B, which faults when a caller's matrix ends
+     * at a page boundary and shows up under valgrind.  The packed path reads
+     * only inside the matrices; it costs 5-20% on the d=64 shapes (make bench). */
+    bli_rntm_disable_l3_sup(&rntm);
     /* BLIS 0.9's typed API takes non-const pointers; it only reads A, B, alpha, beta. */
     bli_sgemm_ex(trans_a == SCALAR_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
                  trans_b == SCALAR_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n,

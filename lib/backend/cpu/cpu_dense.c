@@ -54,8 +54,8 @@ scalar_status scalar__cpu_bias_add(void *self, float *x, const float *bias, int6
 static inline scalar__vf gelu_v(scalar__vf x)
 {
     scalar__vf u = GELU_SCALE * (x + GELU_CUBE * x * x * x);
-    scalar__vf e = vf_exp(vf_clamp(-2.0f * u, -80.0f, 80.0f));
-    return x / (1.0f + e);
+    scalar__vf e = vf_exp_core(vf_clamp_finite(-2.0f * u, -80.0f, 80.0f));
+    return x / (1.0f + e); /* NaN x stays NaN */
 }
 
 /* gelu'(x) = sig + 2 x sig (1 - sig) u'(x), sig = sigmoid(2u), 1 - sig = e sig.
@@ -282,8 +282,9 @@ scalar_status scalar__cpu_layernorm_backward(void *self, float *d_in, float *d_w
 
 /* ---- softmax ---- */
 
-/* One row: max (ignoring NaN), exp(x - max) summed in vector lanes, scale by
- * 1/sum.  Tails are padded with -inf, whose exp is exactly 0. */
+/* One row: max, exp(x - max) summed in vector lanes, scale by 1/sum.  Tails
+ * are padded with -inf, whose exp is exactly 0.  Rows with a NaN come out all
+ * NaN, as in cpu-ref. */
 static void softmax_row(float *y, const float *x, int64_t n)
 {
     scalar__vf vmax = vf_splat(-INFINITY), vsum = vf_splat(0.0f);
@@ -295,23 +296,25 @@ static void softmax_row(float *y, const float *x, int64_t n)
         vnan |= v != v;
     }
     float max = vf_hmax(vmax);
-    if (max == -INFINITY) { /* only -inf (and NaN): zeros, or NaN if there is one */
+    if (max == -INFINITY || vf_any(vnan)) { /* only -inf: zeros; a NaN: all NaN */
         float fill = vf_any(vnan) ? NAN : 0.0f;
         for (i = 0; i < n; i++)
             y[i] = fill;
         return;
     }
+    /* x - max <= 0 from here on, or NaN where max = x = +inf: exp gives 0
+     * there, the sum 0 or more, and 0 * (1/0) makes that row NaN as well. */
     for (i = 0; i + VF_LANES <= n; i += VF_LANES) {
-        scalar__vf e = vf_exp(vf_load(x + i) - max);
+        scalar__vf e = vf_exp_upto_hi(vf_load(x + i) - max);
         vf_store(y + i, e);
         vsum += e;
     }
     if (i < n) {
-        scalar__vf e = vf_exp(vf_load_part(x + i, n - i, -INFINITY) - max);
+        scalar__vf e = vf_exp_upto_hi(vf_load_part(x + i, n - i, -INFINITY) - max);
         vf_store_part(y + i, e, n - i);
         vsum += e;
     }
-    float inv_sum = 1.0f / vf_hsum(vsum); /* NaN anywhere makes the row NaN */
+    float inv_sum = 1.0f / vf_hsum(vsum);
 #pragma omp simd
     for (i = 0; i < n; i++)
         y[i] *= inv_sum;

@@ -49,8 +49,9 @@ static inline void vf_store(float *p, scalar__vf v)
     memcpy(p, &v, sizeof v);
 }
 
-/* The first n (< VF_LANES) lanes from p, the rest `fill`: row tails go through the
- * same vector code as full blocks, so a tail gives bit-identical results. */
+/* The first n (< VF_LANES) lanes from p, the rest `fill`: row tails go
+ * through the same vector code as full blocks, so a tail gives bit-identical
+ * results. */
 static inline scalar__vf vf_load_part(const float *p, int64_t n, float fill)
 {
     float t[VF_LANES];
@@ -78,6 +79,13 @@ static inline scalar__vf vf_clamp(scalar__vf x, float lo, float hi)
 {
     x = vf_select(x < vf_splat(lo), vf_splat(lo), x);
     return vf_select(x > vf_splat(hi), vf_splat(hi), x);
+}
+
+/* Clamp to [lo, hi] with NaN lanes sent to lo (compares with NaN are false). */
+static inline scalar__vf vf_clamp_finite(scalar__vf x, float lo, float hi)
+{
+    x = vf_select(x > vf_splat(lo), x, vf_splat(lo));
+    return vf_select(x < vf_splat(hi), x, vf_splat(hi));
 }
 
 /* Horizontal sum, lanes in order. */
@@ -114,19 +122,17 @@ static inline int vf_any(scalar__vi mask)
 #define VF_EXP_HI 88.3f    /* above: return +inf (true overflow starts at 88.72) */
 
 /*
- * exp(x), Cephes' single-precision algorithm: x = n ln2 + r with |r| <= ln2/2
- * (ln2 split in two so n*ln2 is exact), a degree-6 polynomial for e^r, then
- * 2^n put straight into the exponent bits.  Relative error <= 2 ulp on
- * [VF_EXP_LO, VF_EXP_HI]; exp(-inf) = 0, exp(NaN) = NaN.
+ * exp(x) for x in [VF_EXP_LO, VF_EXP_HI], Cephes' single-precision algorithm:
+ * x = n ln2 + r with |r| <= ln2/2 (ln2 split in two so n*ln2 is exact), a
+ * degree-6 polynomial for e^r, then 2^n put straight into the exponent bits.
+ * Relative error <= 2 ulp.  The wrappers below add only the range handling
+ * their callers need: each select costs as much as a polynomial term.
  */
-static inline scalar__vf vf_exp(scalar__vf x)
+static inline scalar__vf vf_exp_core(scalar__vf x)
 {
-    scalar__vi is_nan = x != x;
-    scalar__vf xc = vf_clamp(x, VF_EXP_LO, VF_EXP_HI);
-    xc = vf_select(is_nan, vf_splat(0.0f), xc); /* keep the int conversion defined */
     /* round(x / ln2) by the 1.5 * 2^23 trick (round to nearest, ties even) */
-    scalar__vf n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    scalar__vf r = xc - n * 0.693359375f;
+    scalar__vf n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    scalar__vf r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     scalar__vf p = vf_splat(1.9875691500e-4f);
     p = p * r + 1.3981999507e-3f;
@@ -136,10 +142,22 @@ static inline scalar__vf vf_exp(scalar__vf x)
     p = p * r + 5.0000001201e-1f;
     scalar__vf e = p * r * r + r + 1.0f;
     scalar__vi n_int = __builtin_convertvector(n, scalar__vi); /* in [-126, 127] */
-    scalar__vf y = e * (scalar__vf)((n_int + 127) << 23);
-    y = vf_select(x < vf_splat(VF_EXP_LO), vf_splat(0.0f), y);
+    return e * (scalar__vf)((n_int + 127) << 23);
+}
+
+/* exp(x) for x <= VF_EXP_HI, not NaN: below VF_EXP_LO (-inf included) 0. */
+static inline scalar__vf vf_exp_upto_hi(scalar__vf x)
+{
+    scalar__vf y = vf_exp_core(vf_clamp_finite(x, VF_EXP_LO, VF_EXP_HI));
+    return vf_select(x > vf_splat(VF_EXP_LO), y, vf_splat(0.0f));
+}
+
+/* exp(x) for every x: 0 below VF_EXP_LO, +inf above VF_EXP_HI, NaN for NaN. */
+static inline scalar__vf vf_exp(scalar__vf x)
+{
+    scalar__vf y = vf_exp_upto_hi(x);
     y = vf_select(x > vf_splat(VF_EXP_HI), vf_splat(INFINITY), y);
-    return vf_select(is_nan, x, y);
+    return vf_select(x == x, y, x);
 }
 
 #endif /* SCALAR_BACKEND_CPU_SIMD_H */
