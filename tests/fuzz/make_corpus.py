@@ -50,7 +50,8 @@ def npy(descr, shape, data, version=1, fortran=False, trailing_comma=True, order
     items = {"descr": "'%s'" % descr, "fortran_order": "True" if fortran else "False",
              "shape": shape_txt}
     keys = order or ["descr", "fortran_order", "shape"]
-    d = "{" + ", ".join("'%s': %s" % (k, items[k]) for k in keys) + (", }" if trailing_comma else "}")
+    d = "{" + ", ".join("'%s': %s" % (k, items[k]) for k in keys)
+    d += ", }" if trailing_comma else "}"
     pre = 10 if version == 1 else 12
     body = d.encode("utf-8")
     body += b" " * ((64 - (pre + len(body) + 1) % 64) % 64) + b"\n"
@@ -95,7 +96,8 @@ def main():
 
     npd = os.path.join(root, "fuzz_npy")
     write(npd, "f4_2d_v1.npy", npy("<f4", [2, 3], f32(*range(6))))
-    write(npd, "i4_1d_v2.npy", npy("<i4", [4], struct.pack("<4i", -3, 0, 7, 2 ** 31 - 1), version=2))
+    write(npd, "i4_1d_v2.npy",
+          npy("<i4", [4], struct.pack("<4i", -3, 0, 7, 2 ** 31 - 1), version=2))
     write(npd, "u2_0d_v3.npy", npy("<u2", [], struct.pack("<H", 65535), version=3))
     write(npd, "u2_tokens.npy", npy("<u2", [8], struct.pack("<8H", *range(50250, 50258))))
     write(npd, "f4_zero_size.npy", npy("<f4", [0, 3], b""))
@@ -135,7 +137,8 @@ def main():
                                         "s": "caf\u00e9 \u2713 \U0001d11e", "t": True, "f0": False,
                                         "n": None, "a": [1, [2, {"x": {}}]], "o": {}},
                                        ensure_ascii=False).encode())
-    write(js, "escapes.json", b'{"s": "q\\"b\\\\s\\/\\b\\f\\n\\r\\t\\u00e9\\ud834\\udd1e", "e": 1E+2}')
+    write(js, "escapes.json",
+          b'{"s": "q\\"b\\\\s\\/\\b\\f\\n\\r\\t\\u00e9\\ud834\\udd1e", "e": 1E+2}')
     write(js, "empty_object.json", b"{}")
 
 

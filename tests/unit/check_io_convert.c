@@ -42,9 +42,9 @@ static void assert_same_float(float got, float want, const char *what, size_t i)
                   (unsigned)g, (double)want, (unsigned)w);
 }
 
-#define CHECK_ALL(what, got, want)                                            \
+#define CHECK_ALL(what, got, want)                                    \
     for (size_t i_ = 0; i_ < sizeof(want) / sizeof((want)[0]); i_++) \
-    assert_same_float((got)[i_], (want)[i_], what, i_)
+        assert_same_float((got)[i_], (want)[i_], what, i_)
 
 START_TEST(test_read_f32_from_f16)
 {

@@ -192,7 +192,8 @@ START_TEST(test_json_rejects_duplicate_keys)
 
     /* Same key in different objects, or differing in case, is fine. */
     scalar__json j;
-    const char ok[] = "{\"a\": {\"x\": 1}, \"b\": {\"x\": 2}, \"X\": 3, \"x\": 4, \"l\": [{\"x\": 5}]}";
+    const char ok[] =
+        "{\"a\": {\"x\": 1}, \"b\": {\"x\": 2}, \"X\": 3, \"x\": 4, \"l\": [{\"x\": 5}]}";
     parse_ok(&j, ok, sizeof ok - 1, "ok.json");
     int64_t v;
     ck_assert_int_eq(scalar__json_int(&v, &j, "b.x", 1, 0, 0, 10), SCALAR_OK);

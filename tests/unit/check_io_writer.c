@@ -314,8 +314,9 @@ START_TEST(test_writer_failed_write_keeps_old_target)
 
     scalar_safetensors_writer *w = new_writer();
     memset(big, 0x5A, sizeof big);
-    ck_assert_int_eq(scalar_safetensors_writer_add(w, "big", SCALAR_DTYPE_U8, &n, 1, big, sizeof big),
-                     SCALAR_OK);
+    ck_assert_int_eq(
+        scalar_safetensors_writer_add(w, "big", SCALAR_DTYPE_U8, &n, 1, big, sizeof big),
+        SCALAR_OK);
     struct rlimit old, lim;
     ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
     void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
