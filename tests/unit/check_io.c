@@ -15,39 +15,9 @@
 
 #include "check_io.h"
 
-/* ---- counting allocator ---- */
-
-static void *count_alloc(void *user, size_t size, size_t alignment)
-{
-    io_counting *c = user;
-    c->n_alloc++;
-    if (c->fail_at && c->n_alloc == c->fail_at)
-        return NULL;
-    c->live_bytes += size;
-    return aligned_alloc(alignment, size);
-}
-
-static void count_free(void *user, void *ptr, size_t size)
-{
-    io_counting *c = user;
-    c->n_free++;
-    c->live_bytes -= size;
-    free(ptr);
-}
-
 scalar_status io_ctx_with(scalar_ctx **out, io_counting *c)
 {
-    scalar_allocator a;
-    scalar_ctx_options o;
-    scalar_allocator_init(&a, sizeof a);
-    a.user = c;
-    a.alloc = count_alloc;
-    a.free = count_free;
-    scalar_ctx_options_init(&o, sizeof o);
-    o.allocator = &a;
-    o.backend = "cpu-ref";
-    o.n_threads = 1;
-    return scalar_ctx_create(out, &o);
+    return test_ctx_with(out, c, "cpu-ref", 1);
 }
 
 /* ---- fixture ---- */

@@ -9,11 +9,8 @@
 #include "internal.h"
 #include "suites.h"
 
-/* ---- a counting allocator that can fail its Nth call (as in check_core.c) ---- */
-typedef struct {
-    long n_alloc, n_free, fail_at; /* fail_at: 1-based call number to fail, 0 = never */
-    size_t live_bytes;
-} io_counting;
+/* ---- the counting allocator of suites.h, on a single-threaded cpu-ref context ---- */
+typedef test_counting io_counting;
 
 scalar_status io_ctx_with(scalar_ctx **out, io_counting *c);
 

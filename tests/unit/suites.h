@@ -3,6 +3,10 @@
 #define SCALAR_TEST_SUITES_H
 
 #include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scalar/scalar.h"
 
 Suite *scalar_core_suite(void);    /* check_core.c: status, errors, ctx, options, allocator, RNG */
 Suite *scalar_backend_suite(void); /* check_backend.c: registry, dispatch, conformance */
@@ -13,5 +17,16 @@ Suite *scalar_cli_suite(void);     /* check_cli.c: the scalar program */
  * created on first use; returns "<dir>/<name>" in a static buffer per call
  * site-independent rotation of 8 buffers. */
 const char *test_tmp_path(const char *name);
+
+/* A counting allocator that can fail its Nth call (test_alloc.c). */
+typedef struct {
+    long n_alloc, n_free, fail_at; /* fail_at: 1-based call number to fail, 0 = never */
+    size_t live_bytes;
+} test_counting;
+
+/* A context whose allocations go through `c`; backend NULL = "cpu",
+ * n_threads 0 = default. */
+scalar_status test_ctx_with(scalar_ctx **out, test_counting *c, const char *backend,
+                            int32_t n_threads);
 
 #endif
