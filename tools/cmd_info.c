@@ -17,7 +17,10 @@
 static const char *const op_names[SCALAR_OP_COUNT] = {
     "sgemm",        "bias_add",  "gelu_forward", "gelu_backward", "layernorm_forward",
     "layernorm_backward", "softmax_rows", "topk_rows", "gather_rows", "scatter_add_rows",
+    "attention_forward", "attention_backward", "embedding_forward", "embedding_backward",
+    "cross_entropy_forward", "cross_entropy_backward", "sum_rows", "add", "sumsq", "adamw",
 };
+_Static_assert(sizeof op_names / sizeof op_names[0] == SCALAR_OP_COUNT, "one name per op");
 
 static void print_backends(const char *active)
 {

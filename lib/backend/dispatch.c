@@ -87,14 +87,15 @@ static scalar_status need_matrix(int64_t rows, int64_t cols, const char *name, c
 /* Indices into a [n_rows, ...] array: each in [0, n_rows).  Only on host
  * backends: device memory cannot be read from here. */
 static scalar_status need_indices(const scalar_backend *be, const int32_t *idx, int64_t n_idx,
-                                  int64_t n_rows, const char *rows_name, const char *fn)
+                                  int64_t n_rows, const char *idx_name, const char *rows_name,
+                                  const char *fn)
 {
     if (!be->is_host)
         return SCALAR_OK;
     for (int64_t i = 0; i < n_idx; i++)
         if (idx[i] < 0 || idx[i] >= n_rows)
             return scalar__error_set(SCALAR_E_INVALID_ARG,
-                                     "%s: idx[%lld]=%d out of range [0, %s=%lld)", fn,
+                                     "%s: %s[%lld]=%d out of range [0, %s=%lld)", fn, idx_name,
                                      (long long)i, (int)idx[i], rows_name, (long long)n_rows);
     return SCALAR_OK;
 }
@@ -350,7 +351,7 @@ scalar_status scalar_backend_gather_rows(scalar_backend *backend, float *out, co
     TRY(need_ptr(out, 1, "out", fn));
     TRY(need_ptr(src, 1, "src", fn));
     TRY(need_ptr(idx, 1, "idx", fn));
-    TRY(need_indices(backend, idx, n_idx, n_src_rows, "n_src_rows", fn));
+    TRY(need_indices(backend, idx, n_idx, n_src_rows, "idx", "n_src_rows", fn));
     RUN_KERNEL(backend, gather_rows, out, src, idx, n_idx, n_src_rows, d);
 }
 
@@ -367,6 +368,306 @@ scalar_status scalar_backend_scatter_add_rows(scalar_backend *backend, float *ds
     TRY(need_ptr(dst, 1, "dst", fn));
     TRY(need_ptr(src, 1, "src", fn));
     TRY(need_ptr(idx, 1, "idx", fn));
-    TRY(need_indices(backend, idx, n_idx, n_dst_rows, "n_dst_rows", fn));
+    TRY(need_indices(backend, idx, n_idx, n_dst_rows, "idx", "n_dst_rows", fn));
     RUN_KERNEL(backend, scatter_add_rows, dst, src, idx, n_idx, n_dst_rows, d);
+}
+
+/* ---- the GPT-2 model layer: attention, embeddings, loss, reductions, AdamW ---- */
+
+/* a * b for sizes already known non-negative; `what` names the product. */
+static scalar_status need_product(int64_t a, int64_t b, int64_t *out, const char *what,
+                                  const char *fn)
+{
+    if (!__builtin_mul_overflow(a, b, out))
+        return SCALAR_OK;
+    return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: %s = %lld x %lld exceeds the address space",
+                             fn, what, (long long)a, (long long)b);
+}
+
+/* Two float ranges [p, p + n) and [q, q + m) share an element. */
+static int ranges_overlap(const float *p, int64_t n, const float *q, int64_t m)
+{
+    uintptr_t p0 = (uintptr_t)p, q0 = (uintptr_t)q;
+    return p0 < q0 + (uintptr_t)m * sizeof(float) && q0 < p0 + (uintptr_t)n * sizeof(float);
+}
+
+/* A float hyper-parameter that must be finite and >= 0. */
+static scalar_status need_finite_nonneg(float v, const char *name, const char *fn)
+{
+    if (v >= 0.0f && !isinf(v))
+        return SCALAR_OK;
+    return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: %s=%g must be finite and >= 0", fn, name,
+                             (double)v);
+}
+
+/* The shapes of attention: qkv [B*T, 3C], out [B*T, C], att [B*n_head*T, T];
+ * n_head >= 1 divides C, and heads are not empty when there are rows.
+ * *out_rows = B*T. */
+static scalar_status need_attention(int64_t B, int64_t T, int64_t C, int64_t n_head,
+                                    int64_t *out_rows, const char *fn)
+{
+    int64_t c3, att_rows;
+    TRY(need_size(B, "B", fn));
+    TRY(need_size(T, "T", fn));
+    TRY(need_size(C, "C", fn));
+    if (n_head < 1)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: n_head=%lld must be >= 1", fn,
+                                 (long long)n_head);
+    if (C % n_head != 0)
+        return scalar__error_set(SCALAR_E_INVALID_ARG,
+                                 "%s: C=%lld is not a multiple of n_head=%lld", fn, (long long)C,
+                                 (long long)n_head);
+    TRY(need_product(B, T, out_rows, "B*T", fn));
+    TRY(need_product(C, 3, &c3, "3*C", fn));
+    TRY(need_product(*out_rows, n_head, &att_rows, "B*T*n_head", fn));
+    TRY(need_matrix(*out_rows, c3, "qkv [B*T, 3*C]", fn));
+    TRY(need_matrix(att_rows, T, "att [B, n_head, T, T]", fn));
+    if (*out_rows > 0 && C == 0)
+        return scalar__error_set(SCALAR_E_INVALID_ARG,
+                                 "%s: C=0 with B*T=%lld (heads need at least one channel)", fn,
+                                 (long long)*out_rows);
+    return SCALAR_OK;
+}
+
+scalar_status scalar_backend_attention_forward(scalar_backend *backend, float *out, float *att,
+                                               const float *qkv, int64_t B, int64_t T, int64_t C,
+                                               int64_t n_head)
+{
+    static const char fn[] = "scalar_backend_attention_forward";
+    int64_t rows;
+    TRY(need_backend(backend, fn));
+    TRY(need_attention(B, T, C, n_head, &rows, fn));
+    if (rows == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(out, 1, "out", fn));
+    TRY(need_ptr(att, 1, "att", fn));
+    TRY(need_ptr(qkv, 1, "qkv", fn));
+    RUN_KERNEL(backend, attention_forward, out, att, qkv, B, T, C, n_head);
+}
+
+scalar_status scalar_backend_attention_backward(scalar_backend *backend, float *d_qkv,
+                                                const float *d_out, const float *qkv,
+                                                const float *att, int64_t B, int64_t T,
+                                                int64_t C, int64_t n_head)
+{
+    static const char fn[] = "scalar_backend_attention_backward";
+    int64_t rows;
+    TRY(need_backend(backend, fn));
+    TRY(need_attention(B, T, C, n_head, &rows, fn));
+    if (rows == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(d_qkv, 1, "d_qkv", fn));
+    TRY(need_ptr(d_out, 1, "d_out", fn));
+    TRY(need_ptr(qkv, 1, "qkv", fn));
+    TRY(need_ptr(att, 1, "att", fn));
+    RUN_KERNEL(backend, attention_backward, d_qkv, d_out, qkv, att, B, T, C, n_head);
+}
+
+/* The shapes of the embeddings: activations [B*T, C], wte [vocab, C],
+ * wpe [n_pos, C], T <= n_pos.  *out_rows = B*T. */
+static scalar_status need_embedding(int64_t B, int64_t T, int64_t C, int64_t vocab,
+                                    int64_t n_pos, int64_t *out_rows, const char *fn)
+{
+    TRY(need_size(B, "B", fn));
+    TRY(need_size(T, "T", fn));
+    TRY(need_size(C, "C", fn));
+    TRY(need_size(vocab, "vocab", fn));
+    TRY(need_size(n_pos, "n_pos", fn));
+    if (T > n_pos)
+        return scalar__error_set(SCALAR_E_INVALID_ARG,
+                                 "%s: T=%lld > n_pos=%lld (more positions than wpe has rows)", fn,
+                                 (long long)T, (long long)n_pos);
+    TRY(need_product(B, T, out_rows, "B*T", fn));
+    TRY(need_matrix(*out_rows, C, "the activations [B*T, C]", fn));
+    TRY(need_matrix(vocab, C, "wte [vocab, C]", fn));
+    return need_matrix(n_pos, C, "wpe [n_pos, C]", fn);
+}
+
+scalar_status scalar_backend_embedding_forward(scalar_backend *backend, float *out,
+                                               const int32_t *ids, const float *wte,
+                                               const float *wpe, int64_t B, int64_t T, int64_t C,
+                                               int64_t vocab, int64_t n_pos)
+{
+    static const char fn[] = "scalar_backend_embedding_forward";
+    int64_t rows;
+    TRY(need_backend(backend, fn));
+    TRY(need_embedding(B, T, C, vocab, n_pos, &rows, fn));
+    if (rows == 0 || C == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(out, 1, "out", fn));
+    TRY(need_ptr(ids, 1, "ids", fn));
+    TRY(need_ptr(wte, 1, "wte", fn));
+    TRY(need_ptr(wpe, 1, "wpe", fn));
+    TRY(need_indices(backend, ids, rows, vocab, "ids", "vocab", fn));
+    RUN_KERNEL(backend, embedding_forward, out, ids, wte, wpe, B, T, C, vocab, n_pos);
+}
+
+scalar_status scalar_backend_embedding_backward(scalar_backend *backend, float *d_wte,
+                                                float *d_wpe, const float *d_out,
+                                                const int32_t *ids, int64_t B, int64_t T,
+                                                int64_t C, int64_t vocab, int64_t n_pos)
+{
+    static const char fn[] = "scalar_backend_embedding_backward";
+    int64_t rows;
+    TRY(need_backend(backend, fn));
+    TRY(need_embedding(B, T, C, vocab, n_pos, &rows, fn));
+    if (rows == 0 || C == 0 || (!d_wte && !d_wpe))
+        return SCALAR_OK;
+    TRY(need_ptr(d_out, 1, "d_out", fn));
+    if (d_wte) {
+        TRY(need_ptr(ids, 1, "ids", fn));
+        TRY(need_indices(backend, ids, rows, vocab, "ids", "vocab", fn));
+    }
+    RUN_KERNEL(backend, embedding_backward, d_wte, d_wpe, d_out, ids, B, T, C, vocab, n_pos);
+}
+
+/* The shapes of cross-entropy: logits [n, ld], ld >= vocab, vocab > 0 when
+ * there are rows. */
+static scalar_status need_cross_entropy(int64_t ld, int64_t n, int64_t vocab, const char *fn)
+{
+    TRY(need_size(n, "n", fn));
+    TRY(need_size(vocab, "vocab", fn));
+    TRY(need_ld(ld, vocab, "ld", "vocab", "", fn));
+    TRY(need_extent(n, vocab, ld, "logits", fn));
+    if (n > 0 && vocab == 0)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: vocab=0 with n=%lld (must be > 0)",
+                                 fn, (long long)n);
+    return SCALAR_OK;
+}
+
+/* Targets below vocab (negative ones mean "ignore"); host backends only. */
+static scalar_status need_targets(const scalar_backend *be, const int32_t *targets, int64_t n,
+                                  int64_t vocab, const char *fn)
+{
+    if (!be->is_host)
+        return SCALAR_OK;
+    for (int64_t i = 0; i < n; i++)
+        if (targets[i] >= vocab)
+            return scalar__error_set(SCALAR_E_INVALID_ARG,
+                                     "%s: targets[%lld]=%d >= vocab=%lld (negative ignores a row)",
+                                     fn, (long long)i, (int)targets[i], (long long)vocab);
+    return SCALAR_OK;
+}
+
+scalar_status scalar_backend_cross_entropy_forward(scalar_backend *backend, float *losses,
+                                                   const float *logits, int64_t ld,
+                                                   const int32_t *targets, int64_t n,
+                                                   int64_t vocab)
+{
+    static const char fn[] = "scalar_backend_cross_entropy_forward";
+    TRY(need_backend(backend, fn));
+    TRY(need_cross_entropy(ld, n, vocab, fn));
+    if (n == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(losses, 1, "losses", fn));
+    TRY(need_ptr(logits, 1, "logits", fn));
+    TRY(need_ptr(targets, 1, "targets", fn));
+    TRY(need_targets(backend, targets, n, vocab, fn));
+    RUN_KERNEL(backend, cross_entropy_forward, losses, logits, ld, targets, n, vocab);
+}
+
+scalar_status scalar_backend_cross_entropy_backward(scalar_backend *backend, float *d_logits,
+                                                    const float *logits, int64_t ld,
+                                                    const int32_t *targets,
+                                                    const float *d_losses, int64_t n,
+                                                    int64_t vocab)
+{
+    static const char fn[] = "scalar_backend_cross_entropy_backward";
+    TRY(need_backend(backend, fn));
+    TRY(need_cross_entropy(ld, n, vocab, fn));
+    if (n == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(d_logits, 1, "d_logits", fn));
+    TRY(need_ptr(logits, 1, "logits", fn));
+    TRY(need_ptr(targets, 1, "targets", fn));
+    TRY(need_ptr(d_losses, 1, "d_losses", fn));
+    int64_t extent = (n - 1) * ld + vocab; /* fits: need_extent */
+    if (ranges_overlap(d_logits, extent, logits, extent))
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: d_logits overlaps logits", fn);
+    TRY(need_targets(backend, targets, n, vocab, fn));
+    RUN_KERNEL(backend, cross_entropy_backward, d_logits, logits, ld, targets, d_losses, n,
+               vocab);
+}
+
+scalar_status scalar_backend_sum_rows(scalar_backend *backend, float *out, const float *x,
+                                      int64_t n_rows, int64_t n_cols)
+{
+    static const char fn[] = "scalar_backend_sum_rows";
+    TRY(need_backend(backend, fn));
+    TRY(need_rows(n_rows, n_cols, "n_rows", "n_cols", fn));
+    if (n_rows == 0 || n_cols == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(out, 1, "out", fn));
+    TRY(need_ptr(x, 1, "x", fn));
+    RUN_KERNEL(backend, sum_rows, out, x, n_rows, n_cols);
+}
+
+scalar_status scalar_backend_add(scalar_backend *backend, float *out, const float *a,
+                                 const float *b, int64_t n)
+{
+    static const char fn[] = "scalar_backend_add";
+    TRY(need_backend(backend, fn));
+    TRY(need_rows(1, n, "rows", "n", fn));
+    if (n == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(out, 1, "out", fn));
+    TRY(need_ptr(a, 1, "a", fn));
+    TRY(need_ptr(b, 1, "b", fn));
+    if ((out != a && ranges_overlap(out, n, a, n)) || (out != b && ranges_overlap(out, n, b, n)))
+        return scalar__error_set(SCALAR_E_INVALID_ARG,
+                                 "%s: out partly overlaps a or b (it may only be one of them)",
+                                 fn);
+    RUN_KERNEL(backend, add, out, a, b, n);
+}
+
+/* n == 0 still reaches the backend: *out = 0 lives in backend memory. */
+scalar_status scalar_backend_sumsq(scalar_backend *backend, double *out, const float *x,
+                                   int64_t n)
+{
+    static const char fn[] = "scalar_backend_sumsq";
+    TRY(need_backend(backend, fn));
+    TRY(need_rows(1, n, "rows", "n", fn));
+    TRY(need_ptr(out, 1, "out", fn));
+    TRY(need_ptr(x, n > 0, "x", fn));
+    RUN_KERNEL(backend, sumsq, out, x, n);
+}
+
+/* AdamW's hyper-parameters: the ranges torch.optim.AdamW accepts, finite. */
+static scalar_status need_adamw_params(float lr, float beta1, float beta2, float eps,
+                                       float weight_decay, float grad_scale, int64_t step,
+                                       const char *fn)
+{
+    TRY(need_finite_nonneg(lr, "lr", fn));
+    if (!(beta1 >= 0.0f && beta1 < 1.0f))
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: beta1=%g must be in [0, 1)", fn,
+                                 (double)beta1);
+    if (!(beta2 >= 0.0f && beta2 < 1.0f))
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: beta2=%g must be in [0, 1)", fn,
+                                 (double)beta2);
+    TRY(need_finite_nonneg(eps, "eps", fn));
+    TRY(need_finite_nonneg(weight_decay, "weight_decay", fn));
+    TRY(need_finite_nonneg(grad_scale, "grad_scale", fn));
+    if (step < 1)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: step=%lld must be >= 1 (1 on the "
+                                 "first update)", fn, (long long)step);
+    return SCALAR_OK;
+}
+
+scalar_status scalar_backend_adamw(scalar_backend *backend, float *param, const float *grad,
+                                   float *m, float *v, int64_t n, float lr, float beta1,
+                                   float beta2, float eps, float weight_decay, float grad_scale,
+                                   int64_t step)
+{
+    static const char fn[] = "scalar_backend_adamw";
+    TRY(need_backend(backend, fn));
+    TRY(need_rows(1, n, "rows", "n", fn));
+    TRY(need_adamw_params(lr, beta1, beta2, eps, weight_decay, grad_scale, step, fn));
+    if (n == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(param, 1, "param", fn));
+    TRY(need_ptr(grad, 1, "grad", fn));
+    TRY(need_ptr(m, 1, "m", fn));
+    TRY(need_ptr(v, 1, "v", fn));
+    RUN_KERNEL(backend, adamw, param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay,
+               grad_scale, step);
 }

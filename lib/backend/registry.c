@@ -94,6 +94,9 @@ scalar_status scalar_backend_register(const scalar_backend_ops *ops)
         return scalar__error_set(SCALAR_E_INVALID_ARG,
                                  "%s: backend \"%s\" lacks a mandatory slot (create, destroy, "
                                  "buffer_alloc, buffer_free)", fn, ops->name);
+    /* Slots past the caller's struct_size (a backend built against an older
+     * header: 192 bytes for version 1) stay NULL, so their kernels run on
+     * cpu-ref; bytes past our own size are never read. */
     scalar_backend_ops copy;
     memset(&copy, 0, sizeof copy);
     memcpy(&copy, ops, ops->struct_size < sizeof copy ? ops->struct_size : sizeof copy);
@@ -202,6 +205,16 @@ int32_t scalar_backend_supports(const scalar_backend *backend, int32_t op)
     case SCALAR_OP_TOPK_ROWS: return n->topk_rows != NULL;
     case SCALAR_OP_GATHER_ROWS: return n->gather_rows != NULL;
     case SCALAR_OP_SCATTER_ADD_ROWS: return n->scatter_add_rows != NULL;
+    case SCALAR_OP_ATTENTION_FORWARD: return n->attention_forward != NULL;
+    case SCALAR_OP_ATTENTION_BACKWARD: return n->attention_backward != NULL;
+    case SCALAR_OP_EMBEDDING_FORWARD: return n->embedding_forward != NULL;
+    case SCALAR_OP_EMBEDDING_BACKWARD: return n->embedding_backward != NULL;
+    case SCALAR_OP_CROSS_ENTROPY_FORWARD: return n->cross_entropy_forward != NULL;
+    case SCALAR_OP_CROSS_ENTROPY_BACKWARD: return n->cross_entropy_backward != NULL;
+    case SCALAR_OP_SUM_ROWS: return n->sum_rows != NULL;
+    case SCALAR_OP_ADD: return n->add != NULL;
+    case SCALAR_OP_SUMSQ: return n->sumsq != NULL;
+    case SCALAR_OP_ADAMW: return n->adamw != NULL;
     default: return 0;
     }
 }

@@ -57,7 +57,20 @@ AT(scalar_backend_ops, topk_rows, 160);
 AT(scalar_backend_ops, gather_rows, 168);
 AT(scalar_backend_ops, scatter_add_rows, 176);
 AT(scalar_backend_ops, get_proc_address, 184);
-_Static_assert(sizeof(scalar_backend_ops) == SCALAR_BACKEND_OPS_V1_SIZE, "ops v1 size");
+_Static_assert(SCALAR_BACKEND_OPS_V1_SIZE == 192, "ops v1 size: the oldest accepted");
+/* version 2: the model-layer kernels, appended */
+AT(scalar_backend_ops, attention_forward, 192);
+AT(scalar_backend_ops, attention_backward, 200);
+AT(scalar_backend_ops, embedding_forward, 208);
+AT(scalar_backend_ops, embedding_backward, 216);
+AT(scalar_backend_ops, cross_entropy_forward, 224);
+AT(scalar_backend_ops, cross_entropy_backward, 232);
+AT(scalar_backend_ops, sum_rows, 240);
+AT(scalar_backend_ops, add, 248);
+AT(scalar_backend_ops, sumsq, 256);
+AT(scalar_backend_ops, adamw, 264);
+_Static_assert(SCALAR_BACKEND_OPS_V2_SIZE == 272, "ops v2 size");
+_Static_assert(sizeof(scalar_backend_ops) == SCALAR_BACKEND_OPS_V2_SIZE, "ops size");
 
 /* Frozen constants. */
 _Static_assert(SCALAR_DTYPE_F32 == 0 && SCALAR_DTYPE_F16 == 1 && SCALAR_DTYPE_BF16 == 2 &&
@@ -68,6 +81,13 @@ _Static_assert(SCALAR_DTYPE_F32 == 0 && SCALAR_DTYPE_F16 == 1 && SCALAR_DTYPE_BF
                    SCALAR_DTYPE_F8_E5M2 == 14,
                "dtype values");
 _Static_assert(SCALAR_OP_SGEMM == 0 && SCALAR_OP_SCATTER_ADD_ROWS == 9, "op ids");
+_Static_assert(SCALAR_OP_ATTENTION_FORWARD == 10 && SCALAR_OP_ATTENTION_BACKWARD == 11 &&
+                   SCALAR_OP_EMBEDDING_FORWARD == 12 && SCALAR_OP_EMBEDDING_BACKWARD == 13 &&
+                   SCALAR_OP_CROSS_ENTROPY_FORWARD == 14 &&
+                   SCALAR_OP_CROSS_ENTROPY_BACKWARD == 15 && SCALAR_OP_SUM_ROWS == 16 &&
+                   SCALAR_OP_ADD == 17 && SCALAR_OP_SUMSQ == 18 && SCALAR_OP_ADAMW == 19 &&
+                   SCALAR_OP_COUNT == 20,
+               "model-layer op ids");
 
 int main(void)
 {

@@ -46,7 +46,10 @@ DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_I32, DTYPE_I64, DTYPE_U16 = range(6)
 
 # ---- backend op ids and sgemm flags (scalar/sys/backend.h) ----
 OP_NAMES = ("sgemm", "bias_add", "gelu_forward", "gelu_backward", "layernorm_forward",
-            "layernorm_backward", "softmax_rows", "topk_rows", "gather_rows", "scatter_add_rows")
+            "layernorm_backward", "softmax_rows", "topk_rows", "gather_rows", "scatter_add_rows",
+            "attention_forward", "attention_backward", "embedding_forward", "embedding_backward",
+            "cross_entropy_forward", "cross_entropy_backward", "sum_rows", "add", "sumsq",
+            "adamw")
 NO_TRANS = 0
 TRANS = 1
 
@@ -171,6 +174,17 @@ _SIGNATURES = {
     "scalar_backend_topk_rows": (ST, [P, P, P, P, I64, I64, I64]),
     "scalar_backend_gather_rows": (ST, [P, P, P, P, I64, I64, I64]),
     "scalar_backend_scatter_add_rows": (ST, [P, P, P, P, I64, I64, I64]),
+    "scalar_backend_attention_forward": (ST, [P, P, P, P, I64, I64, I64, I64]),
+    "scalar_backend_attention_backward": (ST, [P, P, P, P, P, I64, I64, I64, I64]),
+    "scalar_backend_embedding_forward": (ST, [P, P, P, P, P, I64, I64, I64, I64, I64]),
+    "scalar_backend_embedding_backward": (ST, [P, P, P, P, P, I64, I64, I64, I64, I64]),
+    "scalar_backend_cross_entropy_forward": (ST, [P, P, P, I64, P, I64, I64]),
+    "scalar_backend_cross_entropy_backward": (ST, [P, P, P, I64, P, P, I64, I64]),
+    "scalar_backend_sum_rows": (ST, [P, P, P, I64, I64]),
+    "scalar_backend_add": (ST, [P, P, P, P, I64]),
+    "scalar_backend_sumsq": (ST, [P, P, P, I64]),
+    "scalar_backend_adamw": (ST, [P, P, P, P, P, I64, c_float, c_float, c_float, c_float,
+                                  c_float, c_float, I64]),
     # io.h: element types
     "scalar_dtype_name": (c_char_p, [c_int32]),
     "scalar_dtype_size": (c_size_t, [c_int32]),

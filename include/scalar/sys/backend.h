@@ -53,7 +53,17 @@ SCALAR_BEGIN_DECL
 #define SCALAR_OP_TOPK_ROWS 7          /**< scalar_backend_topk_rows() */
 #define SCALAR_OP_GATHER_ROWS 8        /**< scalar_backend_gather_rows() */
 #define SCALAR_OP_SCATTER_ADD_ROWS 9   /**< scalar_backend_scatter_add_rows() */
-#define SCALAR_OP_COUNT 10             /**< Number of operation ids in this version. */
+#define SCALAR_OP_ATTENTION_FORWARD 10      /**< scalar_backend_attention_forward() */
+#define SCALAR_OP_ATTENTION_BACKWARD 11     /**< scalar_backend_attention_backward() */
+#define SCALAR_OP_EMBEDDING_FORWARD 12      /**< scalar_backend_embedding_forward() */
+#define SCALAR_OP_EMBEDDING_BACKWARD 13     /**< scalar_backend_embedding_backward() */
+#define SCALAR_OP_CROSS_ENTROPY_FORWARD 14  /**< scalar_backend_cross_entropy_forward() */
+#define SCALAR_OP_CROSS_ENTROPY_BACKWARD 15 /**< scalar_backend_cross_entropy_backward() */
+#define SCALAR_OP_SUM_ROWS 16               /**< scalar_backend_sum_rows() */
+#define SCALAR_OP_ADD 17                    /**< scalar_backend_add() */
+#define SCALAR_OP_SUMSQ 18                  /**< scalar_backend_sumsq() */
+#define SCALAR_OP_ADAMW 19                  /**< scalar_backend_adamw() */
+#define SCALAR_OP_COUNT 20 /**< Number of operation ids in this version. */
 /** @} */
 
 /** Transpose flag of scalar_backend_sgemm(): use the matrix as stored. */
@@ -146,10 +156,54 @@ typedef struct scalar_backend_ops {
     /** Backend-specific extras by name; NULL if unknown. */
     void *(*get_proc_address)(void *self, const char *name);
     /* slots above: abi 1, version 1 = 192 bytes on LP64 (SCALAR_BACKEND_OPS_V1_SIZE) */
+
+    /* ---- kernels for the GPT-2 model layer (optional: NULL falls back to cpu-ref) ---- */
+    /** See scalar_backend_attention_forward(). @since 0.1 */
+    scalar_status (*attention_forward)(void *self, float *out, float *att, const float *qkv,
+                                       int64_t B, int64_t T, int64_t C, int64_t n_head);
+    /** See scalar_backend_attention_backward(). @since 0.1 */
+    scalar_status (*attention_backward)(void *self, float *d_qkv, const float *d_out,
+                                        const float *qkv, const float *att, int64_t B, int64_t T,
+                                        int64_t C, int64_t n_head);
+    /** See scalar_backend_embedding_forward(). @since 0.1 */
+    scalar_status (*embedding_forward)(void *self, float *out, const int32_t *ids,
+                                       const float *wte, const float *wpe, int64_t B, int64_t T,
+                                       int64_t C, int64_t vocab, int64_t n_pos);
+    /** See scalar_backend_embedding_backward(). @since 0.1 */
+    scalar_status (*embedding_backward)(void *self, float *d_wte, float *d_wpe,
+                                        const float *d_out, const int32_t *ids, int64_t B,
+                                        int64_t T, int64_t C, int64_t vocab, int64_t n_pos);
+    /** See scalar_backend_cross_entropy_forward(). @since 0.1 */
+    scalar_status (*cross_entropy_forward)(void *self, float *losses, const float *logits,
+                                           int64_t ld, const int32_t *targets, int64_t n,
+                                           int64_t vocab);
+    /** See scalar_backend_cross_entropy_backward(). @since 0.1 */
+    scalar_status (*cross_entropy_backward)(void *self, float *d_logits, const float *logits,
+                                            int64_t ld, const int32_t *targets,
+                                            const float *d_losses, int64_t n, int64_t vocab);
+    /** See scalar_backend_sum_rows(). @since 0.1 */
+    scalar_status (*sum_rows)(void *self, float *out, const float *x, int64_t n_rows,
+                              int64_t n_cols);
+    /** See scalar_backend_add(). @since 0.1 */
+    scalar_status (*add)(void *self, float *out, const float *a, const float *b, int64_t n);
+    /** See scalar_backend_sumsq(). @since 0.1 */
+    scalar_status (*sumsq)(void *self, double *out, const float *x, int64_t n);
+    /** See scalar_backend_adamw(). @since 0.1 */
+    scalar_status (*adamw)(void *self, float *param, const float *grad, float *m, float *v,
+                           int64_t n, float lr, float beta1, float beta2, float eps,
+                           float weight_decay, float grad_scale, int64_t step);
+    /* slots above: abi 1, version 2 = 272 bytes on LP64 (SCALAR_BACKEND_OPS_V2_SIZE) */
 } scalar_backend_ops;
 
 /** Size of the first version of ::scalar_backend_ops on LP64; smaller structs are refused. */
 #define SCALAR_BACKEND_OPS_V1_SIZE 192u
+/**
+ * Size of the second version of ::scalar_backend_ops on LP64 (the model-layer
+ * kernels appended after `get_proc_address`).  A table registered with
+ * `struct_size` between ::SCALAR_BACKEND_OPS_V1_SIZE and this reads the slots
+ * it lacks as NULL: those kernels run on cpu-ref.
+ */
+#define SCALAR_BACKEND_OPS_V2_SIZE 272u
 
 /**
  * @brief Register a backend so contexts can select it by name.
@@ -466,6 +520,264 @@ SCALAR_API scalar_status scalar_backend_scatter_add_rows(scalar_backend *backend
                                                          const float *src, const int32_t *idx,
                                                          int64_t n_idx, int64_t n_dst_rows,
                                                          int64_t d);
+
+/* ===================================================================== */
+/*  Kernels of the GPT-2 model layer                                      */
+/* ===================================================================== */
+
+/**
+ * @brief Causal multi-head self-attention, GPT-2 layout.
+ *
+ * Each row of @p qkv is `q | k | v`, C columns each; head h uses columns
+ * `h*hs .. h*hs+hs-1` of each part, `hs = C / n_head`.  For every batch b,
+ * head h and position t:
+ * `att[b,h,t,t2] = softmax_{t2 <= t}(q[b,t,h,:] . k[b,t2,h,:] / sqrt(hs))`,
+ * 0 for `t2 > t`, and `out[b,t,h*hs+j] = sum_{t2 <= t} att[b,h,t,t2] v[b,t2,h,j]`.
+ * The softmax is max-subtracted; a NaN among a row's scores makes that row
+ * of @p att NaN, as in scalar_backend_softmax_rows().
+ *
+ * @param[in]  backend borrowed.
+ * @param[out] out     [B*T, C], overwritten; must not overlap @p att or @p qkv.
+ * @param[out] att     [B, n_head, T, T], overwritten with the probabilities;
+ *                     keep it for scalar_backend_attention_backward().
+ * @param[in]  qkv     [B*T, 3*C].
+ * @param[in]  B       batch size.
+ * @param[in]  T       sequence length.
+ * @param[in]  C       channels, a multiple of @p n_head; > 0 when B*T > 0.
+ * @param[in]  n_head  heads, >= 1.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL handle or pointer with
+ *         non-zero sizes, negative size, n_head < 1, C not a multiple of
+ *         n_head, sizes beyond the address space); ::SCALAR_E_BACKEND.
+ * @note One thread at a time per output buffer.
+ * @since 0.1
+ */
+SCALAR_API scalar_status scalar_backend_attention_forward(scalar_backend *backend, float *out,
+                                                          float *att, const float *qkv, int64_t B,
+                                                          int64_t T, int64_t C, int64_t n_head);
+
+/**
+ * @brief Backward of scalar_backend_attention_forward(): `d_qkv += dL/dqkv`.
+ *
+ * With `datt[t2] = d_out[b,t,h,:] . v[b,t2,h,:]` and
+ * `dpre[t2] = att[t2] (datt[t2] - sum_{t3 <= t} att[t3] datt[t3])`, row
+ * (b, h, t) adds `dpre[t2] k[t2] / sqrt(hs)` to dq[t], `dpre[t2] q[t] / sqrt(hs)`
+ * to dk[t2] and `att[t2] d_out[t]` to dv[t2], for every `t2 <= t`.  No
+ * scratch memory: the row sum is one pass over t2 and datt is recomputed in
+ * the second.
+ *
+ * @param[in]     backend borrowed.
+ * @param[in,out] d_qkv   [B*T, 3*C], accumulated; must not overlap the inputs.
+ * @param[in]     d_out   [B*T, C].
+ * @param[in]     qkv     [B*T, 3*C], the forward input.
+ * @param[in]     att     [B, n_head, T, T], from the forward pass.
+ * @param[in]     B       batch size.
+ * @param[in]     T       sequence length.
+ * @param[in]     C       channels, a multiple of @p n_head; > 0 when B*T > 0.
+ * @param[in]     n_head  heads, >= 1.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (as the forward);
+ *         ::SCALAR_E_BACKEND.
+ * @note One thread at a time per output buffer.
+ * @since 0.1
+ */
+SCALAR_API scalar_status scalar_backend_attention_backward(scalar_backend *backend, float *d_qkv,
+                                                           const float *d_out, const float *qkv,
+                                                           const float *att, int64_t B, int64_t T,
+                                                           int64_t C, int64_t n_head);
+
+/**
+ * @brief Token plus position embedding:
+ *        `out[b*T+t, :] = wte[ids[b*T+t], :] + wpe[t, :]`.
+ * @param[in]  backend borrowed.
+ * @param[out] out     [B*T, C].
+ * @param[in]  ids     [B*T], each in [0, vocab) (checked on host backends; the
+ *                     message names the index and the value).
+ * @param[in]  wte     [vocab, C], token embeddings.
+ * @param[in]  wpe     [n_pos, C], position embeddings.
+ * @param[in]  B       batch size.
+ * @param[in]  T       sequence length, <= @p n_pos.
+ * @param[in]  C       channels.
+ * @param[in]  vocab   rows of @p wte.
+ * @param[in]  n_pos   rows of @p wpe.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL handle or pointer with
+ *         non-zero sizes, negative size, T > n_pos, an id out of range, sizes
+ *         beyond the address space); ::SCALAR_E_BACKEND.
+ * @note One thread at a time per output buffer.
+ * @since 0.1
+ */
+SCALAR_API scalar_status scalar_backend_embedding_forward(scalar_backend *backend, float *out,
+                                                          const int32_t *ids, const float *wte,
+                                                          const float *wpe, int64_t B, int64_t T,
+                                                          int64_t C, int64_t vocab,
+                                                          int64_t n_pos);
+
+/**
+ * @brief Backward of scalar_backend_embedding_forward(); both gradients accumulate.
+ *
+ * `d_wte[ids[i], :] += d_out[i, :]` for i = 0, 1, ..., B*T-1 in that order,
+ * and `d_wpe[t, :] += d_out[b*T+t, :]` for b ascending: float additions in a
+ * fixed order, so the result does not depend on the thread count.
+ *
+ * @param[in]     backend borrowed.
+ * @param[in,out] d_wte   [vocab, C], or NULL to skip.
+ * @param[in,out] d_wpe   [n_pos, C], or NULL to skip.
+ * @param[in]     d_out   [B*T, C].
+ * @param[in]     ids     [B*T], each in [0, vocab); may be NULL when @p d_wte is.
+ * @param[in]     B       batch size.
+ * @param[in]     T       sequence length, <= @p n_pos.
+ * @param[in]     C       channels.
+ * @param[in]     vocab   rows of @p d_wte.
+ * @param[in]     n_pos   rows of @p d_wpe.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (as the forward);
+ *         ::SCALAR_E_BACKEND.
+ * @note One thread at a time per output buffer.
+ * @since 0.1
+ */
+SCALAR_API scalar_status scalar_backend_embedding_backward(scalar_backend *backend, float *d_wte,
+                                                           float *d_wpe, const float *d_out,
+                                                           const int32_t *ids, int64_t B,
+                                                           int64_t T, int64_t C, int64_t vocab,
+                                                           int64_t n_pos);
+
+/**
+ * @brief Cross-entropy loss of every row:
+ *        `losses[i] = logsumexp(logits[i, 0:vocab]) - logits[i, targets[i]]`.
+ *
+ * Max-subtracted, so large logits do not overflow.  A row whose target is
+ * negative is ignored (its loss is 0).  A row holding a NaN, or whose largest
+ * logit is infinite, gets a NaN loss.
+ *
+ * @param[in]  backend borrowed.
+ * @param[out] losses  [n].
+ * @param[in]  logits  [n, ld], the first @p vocab columns of each row used.
+ * @param[in]  ld      row stride of @p logits, >= vocab.
+ * @param[in]  targets [n], each < vocab (checked on host backends); < 0 ignores the row.
+ * @param[in]  n       rows.
+ * @param[in]  vocab   classes, > 0 when n > 0.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL handle or pointer with
+ *         non-zero sizes, negative size, vocab = 0, a target >= vocab, sizes
+ *         beyond the address space); ::SCALAR_E_SHAPE (ld < vocab);
+ *         ::SCALAR_E_BACKEND.
+ * @note One thread at a time per output buffer.
+ * @since 0.1
+ */
+SCALAR_API scalar_status scalar_backend_cross_entropy_forward(scalar_backend *backend,
+                                                              float *losses, const float *logits,
+                                                              int64_t ld, const int32_t *targets,
+                                                              int64_t n, int64_t vocab);
+
+/**
+ * @brief Backward of scalar_backend_cross_entropy_forward():
+ *        `d_logits[i, c] += d_losses[i] * (softmax(logits[i, :])[c] - (c == targets[i]))`.
+ *
+ * Rows whose target is negative are left untouched, and so are the columns
+ * from @p vocab to @p ld.
+ *
+ * @param[in]     backend  borrowed.
+ * @param[in,out] d_logits [n, ld], accumulated; must not overlap @p logits.
+ * @param[in]     logits   [n, ld].
+ * @param[in]     ld       row stride of both @p logits and @p d_logits, >= vocab.
+ * @param[in]     targets  [n], each < vocab; < 0 ignores the row.
+ * @param[in]     d_losses [n], the gradient of each row's loss.
+ * @param[in]     n        rows.
+ * @param[in]     vocab    classes, > 0 when n > 0.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (as the forward, and
+ *         @p d_logits overlapping @p logits); ::SCALAR_E_SHAPE (ld < vocab);
+ *         ::SCALAR_E_BACKEND.
+ * @note One thread at a time per output buffer.
+ * @since 0.1
+ */
+SCALAR_API scalar_status scalar_backend_cross_entropy_backward(
+    scalar_backend *backend, float *d_logits, const float *logits, int64_t ld,
+    const int32_t *targets, const float *d_losses, int64_t n, int64_t vocab);
+
+/**
+ * @brief Column sums, accumulated: `out[c] += sum_r x[r, c]` (bias gradients).
+ *
+ * Each column is summed in double, rows in ascending order, then added to
+ * `out[c]` once: the same bits on any thread count.
+ *
+ * @param[in]     backend borrowed.
+ * @param[in,out] out     [n_cols], accumulated.
+ * @param[in]     x       [n_rows, n_cols].
+ * @param[in]     n_rows  rows.
+ * @param[in]     n_cols  columns.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_BACKEND.
+ * @note One thread at a time per output buffer.
+ * @since 0.1
+ */
+SCALAR_API scalar_status scalar_backend_sum_rows(scalar_backend *backend, float *out,
+                                                 const float *x, int64_t n_rows, int64_t n_cols);
+
+/**
+ * @brief Elementwise sum: `out[i] = a[i] + b[i]` (residual connections).
+ * @param[in]  backend borrowed.
+ * @param[out] out     [n]; may be @p a or @p b (exactly, not a shifted overlap).
+ * @param[in]  a       [n].
+ * @param[in]  b       [n].
+ * @param[in]  n       elements.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_BACKEND.
+ * @note One thread at a time per output buffer.
+ * @since 0.1
+ */
+SCALAR_API scalar_status scalar_backend_add(scalar_backend *backend, float *out, const float *a,
+                                            const float *b, int64_t n);
+
+/**
+ * @brief Sum of squares in double: `*out = sum_i x[i]^2` (gradient norms).
+ *
+ * The order is part of the contract, so every thread count (and cpu and
+ * cpu-ref) gives the same bits: `x` is cut into blocks of 4096 elements; in a
+ * block, element i adds its exact double square to lane `i % 8`, and the
+ * block's sum is lanes 0..7 added in order; the block sums are added in order.
+ *
+ * @param[in]  backend borrowed.
+ * @param[out] out     one double (backend memory); 0 when @p n is 0.
+ * @param[in]  x       [n].
+ * @param[in]  n       elements.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_BACKEND.
+ * @note One thread at a time per output buffer.
+ * @since 0.1
+ */
+SCALAR_API scalar_status scalar_backend_sumsq(scalar_backend *backend, double *out,
+                                              const float *x, int64_t n);
+
+/**
+ * @brief One AdamW step, in the arithmetic order of PyTorch's
+ *        `torch.optim.AdamW` (foreach=False), gradient scaled first.
+ *
+ * Per element, in float: `g = grad * grad_scale`;
+ * `p *= 1 - lr*weight_decay`; `m += (g - m) * (1 - beta1)` (PyTorch's lerp);
+ * `v = v*beta2 + (1 - beta2)*g*g`;
+ * `p += -(lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)`, with
+ * `bc1 = 1 - beta1^step` and `bc2 = 1 - beta2^step`.  The scalar factors
+ * (`1 - lr*weight_decay`, `lr/bc1`, `sqrt(bc2)`) are computed in double and
+ * rounded to float once, as PyTorch's Python scalars are (from the float
+ * arguments: pass 0.9f and PyTorch's result for beta1 = 0.9f is matched, not
+ * that for 0.9).
+ *
+ * @param[in]     backend      borrowed.
+ * @param[in,out] param        [n].
+ * @param[in]     grad         [n].
+ * @param[in,out] m            [n], first moment (zeros before step 1).
+ * @param[in,out] v            [n], second moment (zeros before step 1).
+ * @param[in]     n            elements.
+ * @param[in]     lr           learning rate, finite, >= 0.
+ * @param[in]     beta1        in [0, 1).
+ * @param[in]     beta2        in [0, 1).
+ * @param[in]     eps          finite, >= 0.
+ * @param[in]     weight_decay finite, >= 0.
+ * @param[in]     grad_scale   gradient multiplier (the clip coefficient), finite, >= 0.
+ * @param[in]     step         the step number, >= 1 (1 on the first call).
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL handle or pointer with
+ *         n > 0, negative n, a hyper-parameter out of range, step < 1);
+ *         ::SCALAR_E_BACKEND.
+ * @note One thread at a time per parameter buffer.
+ * @since 0.1
+ */
+SCALAR_API scalar_status scalar_backend_adamw(scalar_backend *backend, float *param,
+                                              const float *grad, float *m, float *v, int64_t n,
+                                              float lr, float beta1, float beta2, float eps,
+                                              float weight_decay, float grad_scale, int64_t step);
 
 SCALAR_END_DECL
 

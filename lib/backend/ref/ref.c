@@ -2,8 +2,9 @@
  * ref.c - the "cpu-ref" backend: lifecycle, memory and its ops table.
  *
  * cpu-ref is the oracle every other backend is tested against
- * (tests/unit/check_backend.c), so its kernels (ref_dense.c, ref_rows.c) are
- * plain loops that accumulate in double, with no threads and no tricks.
+ * (tests/unit/check_backend.c), so its kernels (ref_dense.c, ref_rows.c,
+ * ref_model.c, ref_train.c) are plain loops that accumulate in double, with
+ * no threads and no tricks.
  */
 #include "ref.h"
 
@@ -70,4 +71,14 @@ const scalar_backend_ops scalar__backend_cpu_ref_ops = {
     .gather_rows = scalar__ref_gather_rows,
     .scatter_add_rows = scalar__ref_scatter_add_rows,
     .get_proc_address = NULL,
+    .attention_forward = scalar__ref_attention_forward,
+    .attention_backward = scalar__ref_attention_backward,
+    .embedding_forward = scalar__ref_embedding_forward,
+    .embedding_backward = scalar__ref_embedding_backward,
+    .cross_entropy_forward = scalar__ref_cross_entropy_forward,
+    .cross_entropy_backward = scalar__ref_cross_entropy_backward,
+    .sum_rows = scalar__ref_sum_rows,
+    .add = scalar__ref_add,
+    .sumsq = scalar__ref_sumsq,
+    .adamw = scalar__ref_adamw,
 };

@@ -38,4 +38,32 @@ scalar_status scalar__ref_scatter_add_rows(void *self, float *dst, const float *
                                            const int32_t *idx, int64_t n_idx, int64_t n_dst_rows,
                                            int64_t d);
 
+/* ref_model.c */
+scalar_status scalar__ref_attention_forward(void *self, float *out, float *att, const float *qkv,
+                                            int64_t B, int64_t T, int64_t C, int64_t n_head);
+scalar_status scalar__ref_attention_backward(void *self, float *d_qkv, const float *d_out,
+                                             const float *qkv, const float *att, int64_t B,
+                                             int64_t T, int64_t C, int64_t n_head);
+scalar_status scalar__ref_embedding_forward(void *self, float *out, const int32_t *ids,
+                                            const float *wte, const float *wpe, int64_t B,
+                                            int64_t T, int64_t C, int64_t vocab, int64_t n_pos);
+scalar_status scalar__ref_embedding_backward(void *self, float *d_wte, float *d_wpe,
+                                             const float *d_out, const int32_t *ids, int64_t B,
+                                             int64_t T, int64_t C, int64_t vocab, int64_t n_pos);
+scalar_status scalar__ref_cross_entropy_forward(void *self, float *losses, const float *logits,
+                                                int64_t ld, const int32_t *targets, int64_t n,
+                                                int64_t vocab);
+scalar_status scalar__ref_cross_entropy_backward(void *self, float *d_logits,
+                                                 const float *logits, int64_t ld,
+                                                 const int32_t *targets, const float *d_losses,
+                                                 int64_t n, int64_t vocab);
+/* ref_train.c */
+scalar_status scalar__ref_sum_rows(void *self, float *out, const float *x, int64_t n_rows,
+                                   int64_t n_cols);
+scalar_status scalar__ref_add(void *self, float *out, const float *a, const float *b, int64_t n);
+scalar_status scalar__ref_sumsq(void *self, double *out, const float *x, int64_t n);
+scalar_status scalar__ref_adamw(void *self, float *param, const float *grad, float *m, float *v,
+                                int64_t n, float lr, float beta1, float beta2, float eps,
+                                float weight_decay, float grad_scale, int64_t step);
+
 #endif /* SCALAR_BACKEND_REF_H */
