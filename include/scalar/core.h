@@ -79,6 +79,17 @@ SCALAR_API const char *scalar_last_error(void);
  */
 SCALAR_API void scalar_last_error_clear(void);
 
+/**
+ * @brief Set the calling thread's last error message, for callbacks (model
+ *        hooks, say) that fail and want their caller to see why.
+ * @param[in] status  the status the callback will return; returned unchanged.
+ * @param[in] message UTF-8 text, copied (truncated to 1023 bytes); NULL clears.
+ * @return @p status, so a callback can `return scalar_last_error_set(...)`.
+ * @note Thread-local.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_last_error_set(scalar_status status, const char *message);
+
 /* ===================================================================== */
 /*  Versions                                                             */
 /* ===================================================================== */

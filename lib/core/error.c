@@ -70,6 +70,15 @@ void scalar_last_error_clear(void)
     last_msg[0] = '\0';
 }
 
+scalar_status scalar_last_error_set(scalar_status status, const char *message)
+{
+    if (!message)
+        last_msg[0] = '\0';
+    else
+        scalar__error_set(status, "%s", message);
+    return status;
+}
+
 uint32_t scalar_version(void)
 {
     return SCALAR_VERSION_NUMBER;

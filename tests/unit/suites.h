@@ -12,6 +12,7 @@ Suite *scalar_core_suite(void);    /* check_core.c: status, errors, ctx, options
 Suite *scalar_backend_suite(void); /* check_backend.c: registry, dispatch, conformance */
 Suite *scalar_io_suite(void);      /* check_io.c: safetensors, npy, JSON, atomic files */
 Suite *scalar_cli_suite(void);     /* check_cli.c: the scalar program */
+Suite *scalar_model_suite(void);   /* check_model.c: GPT-2 model, fixture, training */
 
 /* A scratch folder for this test process (under $SCALAR_TEST_TMP or /tmp),
  * created on first use; returns "<dir>/<name>" in a static buffer per call
