@@ -36,6 +36,9 @@ typedef struct cli_command {
 extern const cli_command cli_cmd_info;
 extern const cli_command cli_cmd_inspect;
 extern const cli_command cli_cmd_selftest;
+extern const cli_command cli_cmd_train_model;
+extern const cli_command cli_cmd_generate;
+extern const cli_command cli_cmd_eval_model;
 
 /* Print `scalar: <cmd>: <scalar_last_error()>` to stderr; returns CLI_FAIL. */
 int cli_fail(const char *cmd);

@@ -19,6 +19,9 @@ static const cli_command *const commands[] = {
     &cli_cmd_info,
     &cli_cmd_inspect,
     &cli_cmd_selftest,
+    &cli_cmd_train_model,
+    &cli_cmd_eval_model,
+    &cli_cmd_generate,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
