@@ -7,7 +7,7 @@
 #   make bench        speed ratios against baselines measured in the same run
 #   make docs         Doxygen HTML in build/docs/, failing on any warning
 #   make fuzz         libFuzzer targets, FUZZ_SECONDS each (clang)
-#   make demo         build, `scalar info`, and a backend + safetensors round trip
+#   make demo         build, `scalar info`, selftest, train the toy model (--quick; FULL=1), sample
 #   make deps         apt-get the build and test dependencies (Debian 12)
 #   make install      PREFIX=/usr/local DESTDIR= (headers, libraries, scalar.pc, CLI)
 #
@@ -284,9 +284,16 @@ docs:
 	@echo "docs: build/docs/html/index.html"
 
 # ---- demo: the README's first command ends here ----
+# Trains the toy model on the default corpus (Debian's fortunes; CORPUS=FILE
+# for another) and prints a sample.  FULL=1: SPEC.md's 10,000-step run.
+DEMO_DIR ?= build/demo/model
+DEMO_SIZE := $(if $(filter 1,$(FULL)),,--quick)
 demo: all
 	$(CLI) info
 	$(CLI) selftest
+	$(CLI) train-model $(DEMO_SIZE) --out $(DEMO_DIR) $(if $(CORPUS),--corpus $(CORPUS))
+	$(CLI) eval-model --model $(DEMO_DIR) $(if $(CORPUS),--corpus $(CORPUS))
+	$(CLI) generate --model $(DEMO_DIR) --prompt "The " --tokens 300
 
 # ---- install ----
 install: all

@@ -18,12 +18,6 @@
 
 #include "suites.h"
 
-typedef struct cli_result {
-    int status; /* exit code; 128 + signal if killed */
-    char *out;
-    char *err;
-} cli_result;
-
 static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -52,7 +46,7 @@ static const char *cli_path(void)
 }
 
 /* Runs `scalar args...` (args NULL-terminated). */
-static cli_result run_cli(const char *const *args)
+cli_result run_cli(const char *const *args)
 {
     const char *argv[32];
     int n = 0;
@@ -85,7 +79,7 @@ static cli_result run_cli(const char *const *args)
     return r;
 }
 
-static void cli_result_free(cli_result *r)
+void cli_result_free(cli_result *r)
 {
     free(r->out);
     free(r->err);

@@ -13,6 +13,7 @@ Suite *scalar_backend_suite(void); /* check_backend.c: registry, dispatch, confo
 Suite *scalar_io_suite(void);      /* check_io.c: safetensors, npy, JSON, atomic files */
 Suite *scalar_cli_suite(void);     /* check_cli.c: the scalar program */
 Suite *scalar_model_suite(void);   /* check_model.c: GPT-2 model, fixture, training */
+Suite *scalar_cli_model_suite(void); /* check_cli_model.c: train-model, generate, eval-model */
 
 /* A scratch folder for this test process (under $SCALAR_TEST_TMP or /tmp),
  * created on first use; returns "<dir>/<name>" in a static buffer per call
@@ -29,5 +30,14 @@ typedef struct {
  * n_threads 0 = default. */
 scalar_status test_ctx_with(scalar_ctx **out, test_counting *c, const char *backend,
                             int32_t n_threads);
+
+/* Run the `scalar` program (check_cli.c): args NULL-terminated, without argv[0]. */
+typedef struct cli_result {
+    int status; /* exit code; 128 + signal if killed */
+    char *out;
+    char *err;
+} cli_result;
+cli_result run_cli(const char *const *args);
+void cli_result_free(cli_result *r);
 
 #endif

@@ -1,0 +1,231 @@
+/*
+ * check_cli_model.c - the model commands: train-model (progress quiet off a
+ * terminal, log, best model, checkpoints, resume bit for bit after SIGKILL),
+ * eval-model, generate.  Models here are tiny (--init from a model the test
+ * makes) so every run takes a second or two.
+ */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "suites.h"
+
+#define OK(expr) ck_assert_msg((expr) == SCALAR_OK, "%s: %s", #expr, scalar_last_error())
+#define assert_contains(hay, needle)                                                               \
+    ck_assert_msg(strstr((hay), (needle)) != NULL, "expected \"%s\" in:\n%s", (needle), (hay))
+
+/* A corpus of ~6000 characters with structure a model can learn. */
+static const char *write_corpus(void)
+{
+    const char *path = test_tmp_path("corpus.txt");
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 300; i++)
+        fprintf(f, "the cat sat on mat %d. ", i % 7);
+    fclose(f);
+    return path;
+}
+
+/* A tiny ASCII model (vocab 128, context 16) saved to `dir`. */
+static void write_tiny_model(const char *dir)
+{
+    scalar_ctx *ctx = NULL;
+    scalar_model *m = NULL;
+    scalar_model_config c;
+    OK(scalar_ctx_create(&ctx, NULL));
+    scalar_model_config_init(&c, sizeof c);
+    c.n_layer = 2;
+    c.n_head = 2;
+    c.n_embd = 16;
+    c.block_size = 16;
+    OK(scalar_model_create(&m, ctx, &c));
+    OK(scalar_model_save(m, dir));
+    scalar_model_free(m);
+    scalar_ctx_free(ctx);
+}
+
+static int file_exists(const char *path)
+{
+    struct stat s;
+    return stat(path, &s) == 0;
+}
+
+static unsigned char *read_all(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)len + 1);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *n = (size_t)len;
+    return buf;
+}
+
+#define TRAIN_ARGS(out, init, corpus, steps)                                                       \
+    "--threads", "1", "train-model", "--out", out, "--init", init, "--corpus", corpus, "--steps",  \
+        steps, "--batch", "4", "--seq", "16", "--warmup", "5", "--lr", "0.01", "--min-lr",         \
+        "0.001", "--val-every", "10", "--checkpoint-every", "20"
+
+START_TEST(test_train_model_runs)
+{
+    const char *corpus = write_corpus();
+    char init[1024], out[1024], path[1100];
+    snprintf(init, sizeof init, "%s", test_tmp_path("tm_init"));
+    snprintf(out, sizeof out, "%s", test_tmp_path("tm_out"));
+    write_tiny_model(init);
+    cli_result r = run_cli((const char *[]){TRAIN_ARGS(out, init, corpus, "60"), NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    assert_contains(r.out, "trained 60 steps");
+    ck_assert_msg(strstr(r.err, "\rstep") == NULL, "progress drawn off a terminal: %s", r.err);
+    cli_result_free(&r);
+    snprintf(path, sizeof path, "%s/log.csv", out);
+    size_t n;
+    char *log = (char *)read_all(path, &n);
+    log[n] = '\0';
+    assert_contains(log, "step,train_loss,val_loss,lr,tokens_per_s,elapsed_s\n");
+    assert_contains(log, "\n60,");
+    /* the loss fell: first row against the last */
+    float first = 0, last = 0;
+    ck_assert_int_eq(sscanf(strchr(log, '\n') + 1, "%*d,%f", &first), 1);
+    char *tail = log + n - 2;
+    while (tail > log && *tail != '\n')
+        tail--;
+    ck_assert_int_eq(sscanf(tail + 1, "%*d,%f", &last), 1);
+    ck_assert_msg(last < 0.6f * first, "loss %g -> %g", (double)first, (double)last);
+    free(log);
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    ck_assert(file_exists(path));
+    snprintf(path, sizeof path, "%s/ckpt-000060/optimizer.safetensors", out);
+    ck_assert(file_exists(path));
+    snprintf(path, sizeof path, "%s/ckpt-000040", out);
+    ck_assert_msg(!file_exists(path), "old checkpoint kept");
+    /* eval-model and generate on the result */
+    r = run_cli((const char *[]){"eval-model", "--model", out, "--corpus", corpus, NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    assert_contains(r.out, "val loss ");
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"generate", "--model", out, "--prompt", "the ", "--tokens", "30",
+                                 "--sample-seed", "5", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert_uint_eq(strlen(r.out), 4 + 30 + 1);
+    cli_result r2 = run_cli((const char *[]){"generate", "--model", out, "--prompt", "the ",
+                                             "--tokens", "30", "--sample-seed", "5", NULL});
+    ck_assert_str_eq(r.out, r2.out);
+    cli_result_free(&r);
+    cli_result_free(&r2);
+}
+END_TEST
+
+/* Kill a run with SIGKILL after its first checkpoint, resume it, and compare
+ * the final checkpoint with an uninterrupted run's, byte for byte. */
+START_TEST(test_train_model_resume_after_kill)
+{
+    const char *corpus = write_corpus();
+    char init[1024], a[1024], b[1024], pa[1100], pb[1100], ck[1100];
+    snprintf(init, sizeof init, "%s", test_tmp_path("rk_init"));
+    snprintf(a, sizeof a, "%s", test_tmp_path("rk_a"));
+    snprintf(b, sizeof b, "%s", test_tmp_path("rk_b"));
+    write_tiny_model(init);
+    cli_result r = run_cli((const char *[]){TRAIN_ARGS(a, init, corpus, "400"), NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    cli_result_free(&r);
+
+    const char *cli = getenv("SCALAR_CLI");
+    const char *argv[] = {cli, TRAIN_ARGS(b, init, corpus, "400"), NULL};
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        freopen("/dev/null", "w", stdout);
+        execv(cli, (char *const *)argv);
+        _exit(127);
+    }
+    snprintf(ck, sizeof ck, "%s/checkpoint.json", b);
+    struct timespec pause = {0, 200000};
+    int killed = 0;
+    for (int i = 0; i < 200000 && !killed; i++) {
+        if (file_exists(ck)) {
+            kill(pid, SIGKILL);
+            killed = 1;
+        } else {
+            nanosleep(&pause, NULL);
+        }
+    }
+    int ws;
+    ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+    ck_assert_msg(killed && WIFSIGNALED(ws), "the run ended before it could be killed");
+    r = run_cli((const char *[]){"--threads", "1", "train-model", "--resume", b, NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    assert_contains(r.out, "trained 400 steps");
+    cli_result_free(&r);
+    const char *files[] = {"ckpt-000400/model.safetensors", "ckpt-000400/optimizer.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        size_t na, nb;
+        snprintf(pa, sizeof pa, "%s/%s", a, files[i]);
+        snprintf(pb, sizeof pb, "%s/%s", b, files[i]);
+        unsigned char *da = read_all(pa, &na), *db = read_all(pb, &nb);
+        ck_assert_uint_eq(na, nb);
+        ck_assert_msg(memcmp(da, db, na) == 0, "%s differs after kill + resume", files[i]);
+        free(da);
+        free(db);
+    }
+}
+END_TEST
+
+START_TEST(test_model_commands_reject)
+{
+    cli_result r = run_cli((const char *[]){"train-model", "--steps", "10", NULL});
+    ck_assert_int_eq(r.status, 2);
+    assert_contains(r.err, "--out DIR is required");
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"train-model", "--out", test_tmp_path("x"), "--steps", "ten",
+                                 NULL});
+    ck_assert_int_eq(r.status, 2);
+    assert_contains(r.err, "bad value for --steps: ten");
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"train-model", "--resume", test_tmp_path("nothing_here"), NULL});
+    ck_assert_int_eq(r.status, 1);
+    assert_contains(r.err, "no checkpoint.json");
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"train-model", "--out", test_tmp_path("y"), "--config", "huge",
+                                 NULL});
+    ck_assert_int_eq(r.status, 1);
+    assert_contains(r.err, "known: toy, gpt2");
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"train-model", "--out", test_tmp_path("z"), "--corpus",
+                                 test_tmp_path("missing.txt"), NULL});
+    ck_assert_int_eq(r.status, 1);
+    assert_contains(r.err, "missing.txt");
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"generate", "--model", test_tmp_path("nomodel"), NULL});
+    ck_assert_int_eq(r.status, 1);
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"eval-model", "--model", "m", "--split", "test", NULL});
+    ck_assert_int_eq(r.status, 2);
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"help", "train-model", NULL});
+    ck_assert_int_eq(r.status, 0);
+    assert_contains(r.out, "tinyshakespeare");
+    cli_result_free(&r);
+}
+END_TEST
+
+Suite *scalar_cli_model_suite(void)
+{
+    Suite *s = suite_create("cli-model");
+    TCase *tc = tcase_create("cli-model");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_train_model_runs);
+    tcase_add_test(tc, test_train_model_resume_after_kill);
+    tcase_add_test(tc, test_model_commands_reject);
+    suite_add_tcase(s, tc);
+    return s;
+}
