@@ -13,5 +13,6 @@
 #include "core.h"
 #include "backend.h"
 #include "io.h"
+#include "data.h"
 
 #endif /* SCALAR_SCALAR_H */

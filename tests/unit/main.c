@@ -30,6 +30,7 @@ int main(void)
     SRunner *sr = srunner_create(scalar_core_suite());
     srunner_add_suite(sr, scalar_backend_suite());
     srunner_add_suite(sr, scalar_io_suite());
+    srunner_add_suite(sr, scalar_data_suite());
     srunner_add_suite(sr, scalar_cli_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -11,6 +11,7 @@
 Suite *scalar_core_suite(void);    /* check_core.c: status, errors, ctx, options, allocator, RNG */
 Suite *scalar_backend_suite(void); /* check_backend.c: registry, dispatch, conformance */
 Suite *scalar_io_suite(void);      /* check_io.c: safetensors, npy, JSON, atomic files */
+Suite *scalar_data_suite(void);    /* check_data*.c: ASCII tokenizer, datasets, splits, batches */
 Suite *scalar_cli_suite(void);     /* check_cli.c: the scalar program */
 
 /* A scratch folder for this test process (under $SCALAR_TEST_TMP or /tmp),
