@@ -319,7 +319,7 @@ uninstall:
 
 # ---- dependencies (Debian 12) ----
 DEB_PACKAGES := build-essential clang libclang-rt-dev pkg-config libblis-openmp-dev libcjson-dev check \
-  libsubunit-dev doxygen python3 python3-numpy python3-venv valgrind
+  libsubunit-dev doxygen python3 python3-numpy python3-venv valgrind fortunes
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $(DEB_PACKAGES)

@@ -13,6 +13,7 @@
 #include "core.h"
 #include "backend.h"
 #include "io.h"
+#include "data.h"
 #include "model.h"
 
 #endif /* SCALAR_SCALAR_H */

@@ -31,6 +31,14 @@ AT(scalar_allocator, alloc, 16);
 AT(scalar_allocator, free, 24);
 _Static_assert(sizeof(scalar_allocator) == 32, "scalar_allocator v1 size");
 
+/* scalar_dataset_options, version 1: 32 bytes, no padding holes. */
+AT(scalar_dataset_options, struct_size, 0);
+AT(scalar_dataset_options, val_fraction, 8);
+AT(scalar_dataset_options, split_multiple, 16);
+AT(scalar_dataset_options, format, 24);
+AT(scalar_dataset_options, vocab, 28);
+_Static_assert(sizeof(scalar_dataset_options) == 32, "scalar_dataset_options v1 size");
+
 /* scalar_backend_ops, backend ABI 1. */
 _Static_assert(SCALAR_BACKEND_ABI_VERSION == 1, "backend ABI version");
 AT(scalar_backend_ops, abi_version, 0);
@@ -80,6 +88,12 @@ _Static_assert(SCALAR_DTYPE_F32 == 0 && SCALAR_DTYPE_F16 == 1 && SCALAR_DTYPE_BF
                    SCALAR_DTYPE_BOOL == 12 && SCALAR_DTYPE_F8_E4M3 == 13 &&
                    SCALAR_DTYPE_F8_E5M2 == 14,
                "dtype values");
+_Static_assert(SCALAR_SPLIT_TRAIN == 0 && SCALAR_SPLIT_VAL == 1 && SCALAR_SPLIT_ALL == 2,
+               "split values");
+_Static_assert(SCALAR_DATA_AUTO == 0 && SCALAR_DATA_TEXT == 1 && SCALAR_DATA_NPY == 2 &&
+                   SCALAR_DATA_BIN_U16 == 3,
+               "data format values");
+_Static_assert(SCALAR_ASCII_VOCAB_SIZE == 128 && SCALAR_ASCII_UNKNOWN_ID == '?', "ASCII tokenizer");
 _Static_assert(SCALAR_OP_SGEMM == 0 && SCALAR_OP_SCATTER_ADD_ROWS == 9, "op ids");
 _Static_assert(SCALAR_OP_ATTENTION_FORWARD == 10 && SCALAR_OP_ATTENTION_BACKWARD == 11 &&
                    SCALAR_OP_EMBEDDING_FORWARD == 12 && SCALAR_OP_EMBEDDING_BACKWARD == 13 &&
@@ -101,6 +115,14 @@ int main(void)
         puts("abi: scalar_allocator_size differs from sizeof");
         bad = 1;
     }
+    if (scalar_dataset_options_size() != sizeof(scalar_dataset_options)) {
+        puts("abi: scalar_dataset_options_size differs from sizeof");
+        bad = 1;
+    }
+    if (scalar_ascii_vocab_size() != SCALAR_ASCII_VOCAB_SIZE) {
+        puts("abi: scalar_ascii_vocab_size differs from SCALAR_ASCII_VOCAB_SIZE");
+        bad = 1;
+    }
     if (scalar_abi_version() != SCALAR_ABI_VERSION || scalar_version() != SCALAR_VERSION_NUMBER) {
         puts("abi: version functions differ from version.h");
         bad = 1;
@@ -120,6 +142,19 @@ int main(void)
     b.log_level = SCALAR_LOG_WARN;
     if (memcmp(&a, &b, sizeof a) != 0) {
         puts("abi: scalar_ctx_options_init differs from the documented defaults");
+        bad = 1;
+    }
+    scalar_dataset_options da, db;
+    memset(&da, 0x5A, sizeof da);
+    memset(&db, 0, sizeof db);
+    scalar_dataset_options_init(&da, sizeof da);
+    db.struct_size = sizeof db;
+    db.val_fraction = 0.1;
+    db.split_multiple = 256;
+    db.format = SCALAR_DATA_AUTO;
+    db.vocab = 0;
+    if (memcmp(&da, &db, sizeof da) != 0) {
+        puts("abi: scalar_dataset_options_init differs from the documented defaults");
         bad = 1;
     }
     for (int32_t d = 0; d < SCALAR_DTYPE_COUNT; d++)

@@ -30,6 +30,7 @@ int main(void)
     SRunner *sr = srunner_create(scalar_core_suite());
     srunner_add_suite(sr, scalar_backend_suite());
     srunner_add_suite(sr, scalar_io_suite());
+    srunner_add_suite(sr, scalar_data_suite());
     srunner_add_suite(sr, scalar_cli_suite());
     srunner_add_suite(sr, scalar_model_suite());
     srunner_add_suite(sr, scalar_cli_model_suite());

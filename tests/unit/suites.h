@@ -11,6 +11,7 @@
 Suite *scalar_core_suite(void);    /* check_core.c: status, errors, ctx, options, allocator, RNG */
 Suite *scalar_backend_suite(void); /* check_backend.c: registry, dispatch, conformance */
 Suite *scalar_io_suite(void);      /* check_io.c: safetensors, npy, JSON, atomic files */
+Suite *scalar_data_suite(void);    /* check_data*.c: ASCII tokenizer, datasets, splits, batches */
 Suite *scalar_cli_suite(void);     /* check_cli.c: the scalar program */
 Suite *scalar_model_suite(void);   /* check_model.c: GPT-2 model, fixture, training */
 Suite *scalar_cli_model_suite(void); /* check_cli_model.c: train-model, generate, eval-model */

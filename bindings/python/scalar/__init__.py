@@ -19,6 +19,8 @@ and ``.message`` (the library's own words).
 from . import _lib
 from ._core import (Context, abi_version, backends, default_context, version,
                     version_number)
+from ._data import (ALL, TRAIN, VAL, Dataset, ascii_decode, ascii_encode,
+                    ascii_vocab_size)
 from ._io import Npy, SafeTensors, inspect, load_npy, save_safetensors
 from ._lib import (DTYPE_NAMES, E_BACKEND, E_BUFSIZE, E_FORMAT, E_INVALID_ARG, E_IO,
                    E_NOMEM, E_NOT_FOUND, E_NUMERIC, E_SHAPE, E_UNSUPPORTED, E_VERSION,
@@ -28,9 +30,10 @@ from . import ops
 __version__ = version()
 
 __all__ = [
-    "Context", "Npy", "SafeTensors", "ScalarError", "abi_version", "backends",
+    "Context", "Dataset", "Npy", "SafeTensors", "ScalarError", "abi_version", "backends",
     "default_context", "inspect", "last_error", "load_npy", "ops", "save_safetensors",
-    "status_string", "version", "version_number", "DTYPE_NAMES", "EXPECTED_ABI", "OK",
+    "status_string", "version", "version_number", "ascii_encode", "ascii_decode",
+    "ascii_vocab_size", "TRAIN", "VAL", "ALL", "DTYPE_NAMES", "EXPECTED_ABI", "OK",
     "E_INVALID_ARG", "E_NOMEM", "E_UNSUPPORTED", "E_VERSION", "E_BUFSIZE", "E_NOT_FOUND",
     "E_IO", "E_FORMAT", "E_SHAPE", "E_NUMERIC", "E_BACKEND",
 ]

@@ -125,6 +125,17 @@ class CtxOptions(ctypes.Structure):
     ]
 
 
+class DataOptions(ctypes.Structure):
+    """scalar_dataset_options, filled by scalar_dataset_options_init()."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("val_fraction", ctypes.c_double),
+        ("split_multiple", c_int64),
+        ("format", c_int32),
+        ("vocab", c_int32),
+    ]
+
+
 ST = c_int32  # scalar_status
 P = c_void_p  # handles and data pointers
 I64 = c_int64
@@ -221,6 +232,25 @@ _SIGNATURES = {
     "scalar_npy_numel": (c_uint64, [P]),
     "scalar_npy_read_i32": (ST, [P, c_size_t, P]),
     "scalar_npy_read_f32": (ST, [P, c_size_t, P]),
+    # data.h: ASCII tokenizer
+    "scalar_ascii_vocab_size": (c_int32, []),
+    "scalar_ascii_encode": (ST, [c_char_p, c_size_t, P]),
+    "scalar_ascii_decode": (ST, [P, c_size_t, P, c_size_t]),
+    # data.h: datasets
+    "scalar_dataset_options_init": (ST, [POINTER(DataOptions), c_size_t]),
+    "scalar_dataset_options_size": (c_size_t, []),
+    "scalar_dataset_load": (ST, [OUT_P, P, c_char_p, POINTER(DataOptions)]),
+    "scalar_dataset_load_files": (ST, [OUT_P, P, POINTER(c_char_p), c_size_t,
+                                       POINTER(DataOptions)]),
+    "scalar_dataset_create_from_ids": (ST, [OUT_P, P, P, c_size_t, POINTER(DataOptions)]),
+    "scalar_dataset_create_from_text": (ST, [OUT_P, P, c_char_p, c_size_t,
+                                             POINTER(DataOptions)]),
+    "scalar_dataset_free": (None, [P]),
+    "scalar_dataset_n_tokens": (ST, [P, c_int32, POINTER(c_int64)]),
+    "scalar_dataset_vocab_size": (ST, [P, POINTER(c_int32)]),
+    "scalar_dataset_tokens": (ST, [P, c_int32, I64, I64, P]),
+    "scalar_dataset_batch": (ST, [P, c_int32, POINTER(c_int64), I64, I64, P, P]),
+    "scalar_dataset_batch_random": (ST, [P, c_int32, c_uint64, I64, I64, I64, P, P]),
 }
 
 #: Every symbol this binding declares (a test compares it with lib/scalar.sym).
