@@ -9,7 +9,9 @@
 
 #include "model_internal.h"
 
-#define CONFIG_V1_SIZE sizeof(scalar_model_config)
+/* The size of the first version of the struct: frozen, later fields append. */
+#define CONFIG_V1_SIZE ((size_t)40)
+_Static_assert(sizeof(scalar_model_config) >= CONFIG_V1_SIZE, "scalar_model_config shrank");
 
 /* ---- configuration ---- */
 

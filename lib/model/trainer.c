@@ -14,7 +14,9 @@
             return try_st_;                                                                        \
     } while (0)
 
-#define OPTIONS_V1_SIZE sizeof(scalar_model_trainer_options)
+/* The size of the first version of the struct: frozen, later fields append. */
+#define OPTIONS_V1_SIZE ((size_t)80)
+_Static_assert(sizeof(scalar_model_trainer_options) >= OPTIONS_V1_SIZE, "options shrank");
 
 scalar_status scalar_model_trainer_options_init(scalar_model_trainer_options *o, size_t struct_size)
 {

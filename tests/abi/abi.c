@@ -103,6 +103,40 @@ _Static_assert(SCALAR_OP_ATTENTION_FORWARD == 10 && SCALAR_OP_ATTENTION_BACKWARD
                    SCALAR_OP_COUNT == 20,
                "model-layer op ids");
 
+/* scalar_model_config, version 1: 40 bytes, no padding holes. */
+AT(scalar_model_config, struct_size, 0);
+AT(scalar_model_config, n_layer, 8);
+AT(scalar_model_config, n_head, 12);
+AT(scalar_model_config, n_embd, 16);
+AT(scalar_model_config, d_mlp, 20);
+AT(scalar_model_config, block_size, 24);
+AT(scalar_model_config, vocab_size, 28);
+AT(scalar_model_config, layer_norm_eps, 32);
+AT(scalar_model_config, reserved0, 36);
+_Static_assert(sizeof(scalar_model_config) == 40, "scalar_model_config v1 size");
+
+/* scalar_model_trainer_options, version 1: 88 bytes, no padding holes. */
+AT(scalar_model_trainer_options, struct_size, 0);
+AT(scalar_model_trainer_options, batch, 8);
+AT(scalar_model_trainer_options, seq, 16);
+AT(scalar_model_trainer_options, grad_accum, 24);
+AT(scalar_model_trainer_options, warmup_steps, 32);
+AT(scalar_model_trainer_options, max_steps, 40);
+AT(scalar_model_trainer_options, lr, 48);
+AT(scalar_model_trainer_options, min_lr, 52);
+AT(scalar_model_trainer_options, beta1, 56);
+AT(scalar_model_trainer_options, beta2, 60);
+AT(scalar_model_trainer_options, eps, 64);
+AT(scalar_model_trainer_options, weight_decay, 68);
+AT(scalar_model_trainer_options, grad_clip, 72);
+AT(scalar_model_trainer_options, reserved0, 76);
+_Static_assert(sizeof(scalar_model_trainer_options) == 80, "trainer options v1 size");
+_Static_assert(SCALAR_HOOK_RESID_PRE == 0 && SCALAR_HOOK_RESID_MID == 1 &&
+                   SCALAR_HOOK_RESID_POST == 2 && SCALAR_HOOK_MLP_IN == 3 &&
+                   SCALAR_HOOK_MLP_OUT == 4 && SCALAR_HOOK_KIND_COUNT == 5 &&
+                   SCALAR_WORKSPACE_GRAD == 1,
+               "hook kinds");
+
 int main(void)
 {
     int bad = 0;
@@ -117,6 +151,11 @@ int main(void)
     }
     if (scalar_dataset_options_size() != sizeof(scalar_dataset_options)) {
         puts("abi: scalar_dataset_options_size differs from sizeof");
+        bad = 1;
+    }
+    if (scalar_model_config_size() != sizeof(scalar_model_config) ||
+        scalar_model_trainer_options_size() != sizeof(scalar_model_trainer_options)) {
+        puts("abi: model struct sizes differ from sizeof");
         bad = 1;
     }
     if (scalar_ascii_vocab_size() != SCALAR_ASCII_VOCAB_SIZE) {
