@@ -535,6 +535,9 @@ static int run(const cli_global *g, int argc, char **argv)
             if (st == SCALAR_OK)
                 st = scalar_model_create(&m, ctx, &c);
         }
+        char init_dir[PATH_LEN];
+        if (st == SCALAR_OK && join(init_dir, a.out, "init") == 0)
+            st = scalar_model_save(m, init_dir); /* the starting point, for reference runs */
         if (st != SCALAR_OK) {
             rc = cli_fail(CMD);
             goto out;
@@ -576,11 +579,12 @@ const cli_command cli_cmd_train_model = {
         "  --val-every N         validation period in steps (250)\n"
         "  --val-windows N       cap on validation windows of T tokens (0: the whole split)\n"
         "  --checkpoint-every N  checkpoint period in steps (500)\n"
-        "  --resume DIR          continue the run in DIR from its last checkpoint,\n"
-        "                        bit for bit (same settings, corpus given again)\n"
+        "  --resume DIR          continue the run in DIR from its last checkpoint, bit\n"
+        "                        for bit (settings and corpus path come from the checkpoint)\n"
         "\n"
         "output: DIR/config.json + model.safetensors (best validation loss), log.csv,\n"
-        "checkpoint.json + ckpt-N/.  A progress line (step, loss, val, tokens/s, ETA)\n"
+        "DIR/init/ (the model before step 1), checkpoint.json + ckpt-N/.  A progress\n"
+        "line (step, loss, val, tokens/s, ETA)\n"
         "is drawn on stderr when it is a terminal.\n"
         "exit status: 0 done, 1 failure, 2 usage error.",
     .run = run,

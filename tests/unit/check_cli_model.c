@@ -104,6 +104,8 @@ START_TEST(test_train_model_runs)
     free(log);
     snprintf(path, sizeof path, "%s/model.safetensors", out);
     ck_assert(file_exists(path));
+    snprintf(path, sizeof path, "%s/init/model.safetensors", out);
+    ck_assert(file_exists(path));
     snprintf(path, sizeof path, "%s/ckpt-000060/optimizer.safetensors", out);
     ck_assert(file_exists(path));
     snprintf(path, sizeof path, "%s/ckpt-000040", out);
