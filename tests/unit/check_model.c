@@ -1044,6 +1044,54 @@ START_TEST(test_alloc_failures)
 }
 END_TEST
 
+/* SPEC's data: 100 steps of the toy model on Tiny Shakespeare (16 x 128
+ * tokens a step, warmup 10, peak lr 1e-3) take the loss from ln(128) = 4.85
+ * to below 3.35 nats (the mean of the last 10 steps): the stated margin is
+ * 1.5 nats.  Skips with a message when ../shared/data is absent. */
+START_TEST(test_tinyshakespeare_100_steps)
+{
+    const char *dir = getenv("SCALAR_SHARED_DATA");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tinyshakespeare.txt", dir && *dir ? dir : "../shared/data");
+    if (access(path, R_OK) != 0) {
+        printf("skipped: %s is absent\n", path);
+        return;
+    }
+    scalar_ctx *ctx = new_ctx(0x5CA1A8, NULL);
+    scalar_dataset *ds = NULL;
+    scalar_model *m = NULL;
+    scalar_model_trainer *t = NULL;
+    OK(scalar_dataset_load(&ds, ctx, path, NULL));
+    OK(scalar_model_create(&m, ctx, NULL));
+    scalar_model_trainer_options o;
+    scalar_model_trainer_options_init(&o, sizeof o);
+    o.batch = 16;
+    o.warmup_steps = 10;
+    o.max_steps = 100;
+    o.min_lr = 1e-4f;
+    OK(scalar_model_trainer_create(&t, m, &o));
+    static int32_t x[16 * 128], y[16 * 128];
+    int64_t cursor = 0;
+    float loss = 0.0f, first = 0.0f;
+    double last10 = 0.0;
+    for (int s = 0; s < 100; s++) {
+        OK(scalar_dataset_batch(ds, SCALAR_SPLIT_TRAIN, &cursor, 16, 128, x, y));
+        OK(scalar_model_trainer_step(t, x, y, &loss, NULL));
+        if (s == 0)
+            first = loss;
+        if (s >= 90)
+            last10 += loss / 10.0;
+    }
+    ck_assert_msg(fabsf(first - logf(128.0f)) < 0.05f, "first loss %g", (double)first);
+    ck_assert_msg(last10 < 3.35, "mean loss of steps 91-100: %g (first %g)", last10,
+                  (double)first);
+    scalar_model_trainer_free(t);
+    scalar_model_free(m);
+    scalar_dataset_free(ds);
+    scalar_ctx_free(ctx);
+}
+END_TEST
+
 Suite *scalar_model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -1068,6 +1116,7 @@ Suite *scalar_model_suite(void)
     tcase_add_test(tc, test_trainer_resume_bitwise);
     tcase_add_test(tc, test_trainer_nonfinite);
     tcase_add_test(tc, test_alloc_failures);
+    tcase_add_test(tc, test_tinyshakespeare_100_steps);
     suite_add_tcase(s, tc);
     return s;
 }
