@@ -12,6 +12,9 @@ ImportError if the library's ABI is not the one this binding was written for.
             w = st["w"]
     y = scalar.ops.gelu(w)
 
+    model = scalar.Model.load("gpt2-dir")      # Hugging Face GPT-2 files
+    logits, loss, acts = model.forward(ids, hooks=["blocks.3.hook_resid_post"])
+
 Every failed call raises :class:`ScalarError` with ``.status``, ``.name``
 and ``.message`` (the library's own words).
 """
@@ -22,7 +25,9 @@ from ._core import (Context, abi_version, backends, default_context, version,
 from ._data import (ALL, TRAIN, VAL, Dataset, ascii_decode, ascii_encode,
                     ascii_vocab_size)
 from ._io import Npy, SafeTensors, inspect, load_npy, save_safetensors
-from ._lib import (DTYPE_NAMES, E_BACKEND, E_BUFSIZE, E_FORMAT, E_INVALID_ARG, E_IO,
+from ._model import (Model, ModelConfig, Trainer, TrainerOptions, hook_name, model_config,
+                     parse_hook, trainer_options)
+from ._lib import (DTYPE_NAMES, HOOK_KINDS, E_BACKEND, E_BUFSIZE, E_FORMAT, E_INVALID_ARG, E_IO,
                    E_NOMEM, E_NOT_FOUND, E_NUMERIC, E_SHAPE, E_UNSUPPORTED, E_VERSION,
                    EXPECTED_ABI, OK, ScalarError, last_error, status_string)
 from . import ops
@@ -36,5 +41,7 @@ __all__ = [
     "ascii_vocab_size", "TRAIN", "VAL", "ALL", "DTYPE_NAMES", "EXPECTED_ABI", "OK",
     "E_INVALID_ARG", "E_NOMEM", "E_UNSUPPORTED", "E_VERSION", "E_BUFSIZE", "E_NOT_FOUND",
     "E_IO", "E_FORMAT", "E_SHAPE", "E_NUMERIC", "E_BACKEND",
+    "Model", "ModelConfig", "Trainer", "TrainerOptions", "HOOK_KINDS", "hook_name",
+    "model_config", "parse_hook", "trainer_options",
 ]
 

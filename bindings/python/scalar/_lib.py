@@ -53,6 +53,11 @@ OP_NAMES = ("sgemm", "bias_add", "gelu_forward", "gelu_backward", "layernorm_for
 NO_TRANS = 0
 TRANS = 1
 
+# ---- model hook kinds (SCALAR_HOOK_*, values frozen; names checked at import) ----
+HOOK_KINDS = ("resid_pre", "resid_mid", "resid_post", "mlp_in", "mlp_out")
+HOOK_RESID_PRE, HOOK_RESID_MID, HOOK_RESID_POST, HOOK_MLP_IN, HOOK_MLP_OUT = range(5)
+WORKSPACE_GRAD = 1  # SCALAR_WORKSPACE_GRAD
+
 
 class ScalarError(Exception):
     """A libscalar call returned a negative ``scalar_status``.
@@ -136,6 +141,41 @@ class DataOptions(ctypes.Structure):
     ]
 
 
+class ModelConfig(ctypes.Structure):
+    """scalar_model_config, filled by scalar_model_config_init() (the toy model)."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("n_layer", c_int32),
+        ("n_head", c_int32),
+        ("n_embd", c_int32),
+        ("d_mlp", c_int32),
+        ("block_size", c_int32),
+        ("vocab_size", c_int32),
+        ("layer_norm_eps", c_float),
+        ("reserved0", c_int32),
+    ]
+
+
+class TrainerOptions(ctypes.Structure):
+    """scalar_model_trainer_options, filled by scalar_model_trainer_options_init()."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("batch", c_int64),
+        ("seq", c_int64),
+        ("grad_accum", c_int64),
+        ("warmup_steps", c_int64),
+        ("max_steps", c_int64),
+        ("lr", c_float),
+        ("min_lr", c_float),
+        ("beta1", c_float),
+        ("beta2", c_float),
+        ("eps", c_float),
+        ("weight_decay", c_float),
+        ("grad_clip", c_float),
+        ("reserved0", c_int32),
+    ]
+
+
 ST = c_int32  # scalar_status
 P = c_void_p  # handles and data pointers
 I64 = c_int64
@@ -148,6 +188,8 @@ _SIGNATURES = {
     "scalar_status_string": (c_char_p, [ST]),
     "scalar_last_error": (c_char_p, []),
     "scalar_last_error_clear": (None, []),
+    # returns its status argument: with the errcheck, a negative one raises
+    "scalar_last_error_set": (ST, [ST, c_char_p]),
     "scalar_version": (c_uint32, []),
     "scalar_version_string": (c_char_p, []),
     "scalar_abi_version": (c_uint32, []),
@@ -251,6 +293,51 @@ _SIGNATURES = {
     "scalar_dataset_tokens": (ST, [P, c_int32, I64, I64, P]),
     "scalar_dataset_batch": (ST, [P, c_int32, POINTER(c_int64), I64, I64, P, P]),
     "scalar_dataset_batch_random": (ST, [P, c_int32, c_uint64, I64, I64, I64, P, P]),
+    # model.h: configuration and the model handle
+    "scalar_model_config_init": (ST, [POINTER(ModelConfig), c_size_t]),
+    "scalar_model_config_size": (c_size_t, []),
+    "scalar_model_config_preset": (ST, [POINTER(ModelConfig), c_char_p]),
+    "scalar_model_create": (ST, [OUT_P, P, POINTER(ModelConfig)]),
+    "scalar_model_load": (ST, [OUT_P, P, c_char_p]),
+    "scalar_model_save": (ST, [P, c_char_p]),
+    "scalar_model_free": (None, [P]),
+    "scalar_model_get_config": (ST, [P, POINTER(ModelConfig)]),
+    "scalar_model_param_count": (c_int32, [P]),
+    "scalar_model_n_params": (c_int64, [P]),
+    "scalar_model_param_info": (ST, [P, c_int32, POINTER(c_char_p), SHAPE, POINTER(c_int32)]),
+    "scalar_model_param_read": (ST, [P, c_char_p, P, c_size_t]),
+    "scalar_model_param_write": (ST, [P, c_char_p, P, c_size_t]),
+    # model.h: hook points
+    "scalar_model_hook_name": (ST, [P, c_size_t, c_int32, c_int32]),
+    "scalar_model_hook_parse": (ST, [c_char_p, POINTER(c_int32), POINTER(c_int32)]),
+    # model.h: workspaces
+    "scalar_model_workspace_create": (ST, [OUT_P, P, I64, I64, c_int32]),
+    "scalar_model_workspace_free": (None, [P]),
+    "scalar_model_workspace_set_hook": (ST, [P, c_int32, c_int32, P, P]),
+    "scalar_model_workspace_set_replacement": (ST, [P, c_int32, c_int32, P]),
+    "scalar_model_workspace_set_grad_capture": (ST, [P, c_int32, c_int32, P]),
+    "scalar_model_workspace_clear_hooks": (None, [P]),
+    "scalar_model_workspace_read": (ST, [P, c_int32, c_int32, P, c_size_t]),
+    "scalar_model_workspace_read_grad": (ST, [P, c_char_p, P, c_size_t]),
+    "scalar_model_workspace_zero_grad": (ST, [P]),
+    # model.h: forward, backward, sampling
+    "scalar_model_forward": (ST, [P, P, P, P, I64, I64, P, POINTER(c_float)]),
+    "scalar_model_forward_from": (ST, [P, P, c_int32, c_int32, P, P, I64, I64, P,
+                                       POINTER(c_float)]),
+    "scalar_model_backward": (ST, [P, P]),
+    "scalar_model_backward_logits": (ST, [P, P, P]),
+    "scalar_model_backward_from": (ST, [P, P, c_int32, c_int32, P]),
+    "scalar_model_generate": (ST, [P, P, P, I64, I64, c_float, c_uint64, P]),
+    # model.h: training
+    "scalar_model_trainer_options_init": (ST, [POINTER(TrainerOptions), c_size_t]),
+    "scalar_model_trainer_options_size": (c_size_t, []),
+    "scalar_model_trainer_create": (ST, [OUT_P, P, POINTER(TrainerOptions)]),
+    "scalar_model_trainer_free": (None, [P]),
+    "scalar_model_trainer_lr": (c_float, [P, I64]),
+    "scalar_model_trainer_step": (ST, [P, P, P, POINTER(c_float), POINTER(c_float)]),
+    "scalar_model_trainer_steps": (I64, [P]),
+    "scalar_model_trainer_save": (ST, [P, c_char_p]),
+    "scalar_model_trainer_load": (ST, [P, c_char_p]),
 }
 
 #: Every symbol this binding declares (a test compares it with lib/scalar.sym).
@@ -287,6 +374,37 @@ def _check_abi():
     for code, name in STATUS_NAMES.items():
         if not _decode(lib.scalar_status_string(code)).startswith(name):
             raise ImportError(f"scalar: status {code} is not {name} in the library")
+    _check_structs()
+    _check_hook_kinds()
+
+
+# Each mirrored struct against the library's own size function.
+_STRUCT_SIZES = (
+    (CtxOptions, "scalar_ctx_options_size"),
+    (ModelConfig, "scalar_model_config_size"),
+    (TrainerOptions, "scalar_model_trainer_options_size"),
+)
+
+
+def _check_structs():
+    for struct, size_fn in _STRUCT_SIZES:
+        if size_fn in MISSING:
+            continue
+        want = getattr(lib, size_fn)()
+        if ctypes.sizeof(struct) != want:
+            raise ImportError(f"scalar: {struct.__name__} is {ctypes.sizeof(struct)} bytes here, "
+                              f"{want} in the library ({size_fn})")
+
+
+def _check_hook_kinds():
+    if "scalar_model_hook_name" in MISSING:
+        return
+    buf = ctypes.create_string_buffer(32)
+    for kind, short in enumerate(HOOK_KINDS):
+        lib.scalar_model_hook_name(buf, len(buf), 0, kind)
+        if buf.value.decode() != f"blocks.0.hook_{short}":
+            raise ImportError(f"scalar: hook kind {kind} is {buf.value!r} in the library, "
+                              f"{short!r} here")
 
 
 _check_abi()
