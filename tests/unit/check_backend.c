@@ -294,11 +294,8 @@ START_TEST(test_builtin_backends_support_every_op)
     for (int i = 0; i < 2; i++) {
         scalar_ctx *ctx = bt_ctx(names[i], 1);
         scalar_backend *be = scalar_ctx_backend(ctx);
-        /* TODO(kernels): cpu runs the model-layer ops (10..) on cpu-ref until its
-         * own kernels land in the next commit. */
-        int32_t n_native = i == 0 ? SCALAR_OP_ATTENTION_FORWARD : SCALAR_OP_COUNT;
         for (int32_t op = 0; op < SCALAR_OP_COUNT; op++)
-            ck_assert_int_eq(scalar_backend_supports(be, op), op < n_native);
+            ck_assert_int_eq(scalar_backend_supports(be, op), 1);
         ck_assert_int_eq(scalar_backend_supports(be, -1), 0);
         ck_assert_int_eq(scalar_backend_supports(be, SCALAR_OP_COUNT), 0);
         scalar_ctx_free(ctx);
