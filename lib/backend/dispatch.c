@@ -627,7 +627,8 @@ scalar_status scalar_backend_sumsq(scalar_backend *backend, double *out, const f
     static const char fn[] = "scalar_backend_sumsq";
     TRY(need_backend(backend, fn));
     TRY(need_rows(1, n, "rows", "n", fn));
-    TRY(need_ptr(out, 1, "out", fn));
+    if (!out)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: out is NULL", fn);
     TRY(need_ptr(x, n > 0, "x", fn));
     RUN_KERNEL(backend, sumsq, out, x, n);
 }

@@ -1,7 +1,7 @@
 /*
  * check_backend.c - the backend suite: registry, argument checks of every
- * entry point, buffers, and the numeric cases of check_backend_kernels.c and
- * check_backend_numerics.c.
+ * entry point, buffers, and the numeric cases of check_backend_kernels.c,
+ * check_backend_numerics.c and the check_backend_model*.c files.
  */
 #include <math.h>
 #include <stdint.h>
@@ -163,6 +163,11 @@ static void assert_error(scalar_status got, scalar_status want, const char *need
                   scalar_last_error(), needle);
 }
 
+void bt_assert_error(scalar_status got, scalar_status want, const char *needle)
+{
+    assert_error(got, want, needle);
+}
+
 /* ---- registry ---- */
 
 START_TEST(test_register_rejects_wrong_abi_version)
@@ -215,6 +220,80 @@ START_TEST(test_register_rejects_missing_mandatory_slot)
     ops.create = NULL;
     assert_error(scalar_backend_register(&ops), SCALAR_E_INVALID_ARG, "mandatory");
     ck_assert(!is_registered("test-no-free") && !is_registered("test-no-create"));
+}
+END_TEST
+
+/* Slots a version-1 table does not have: registering with struct_size 192
+ * must leave them NULL, so these are never called. */
+static scalar_status tb_sum_rows_past_v1(void *self, float *out, const float *x, int64_t n_rows,
+                                         int64_t n_cols)
+{
+    (void)self, (void)out, (void)x, (void)n_rows, (void)n_cols;
+    ck_abort_msg("sum_rows slot past a version-1 struct_size was called");
+    return SCALAR_E_BACKEND;
+}
+
+static scalar_status tb_add_past_v1(void *self, float *out, const float *a, const float *b,
+                                    int64_t n)
+{
+    (void)self, (void)out, (void)a, (void)b, (void)n;
+    ck_abort_msg("add slot past a version-1 struct_size was called");
+    return SCALAR_E_BACKEND;
+}
+
+/* Register "test-v1": a table as a backend built against the version-1
+ * header passes it (struct_size 192), with non-NULL garbage where the
+ * version-2 slots would be.  And "test-v1-exact", whose table is a heap
+ * block of exactly 192 bytes, so ASan sees any read past it. */
+static void register_v1_backends(void)
+{
+    if (!is_registered("test-v1")) {
+        scalar_backend_ops ops = lite_ops("test-v1");
+        ops.struct_size = SCALAR_BACKEND_OPS_V1_SIZE;
+        ops.sum_rows = tb_sum_rows_past_v1;
+        ops.add = tb_add_past_v1;
+        ck_assert_int_eq(scalar_backend_register(&ops), SCALAR_OK);
+    }
+    if (!is_registered("test-v1-exact")) {
+        scalar_backend_ops ops = lite_ops("test-v1-exact");
+        ops.struct_size = SCALAR_BACKEND_OPS_V1_SIZE;
+        void *exact = malloc(SCALAR_BACKEND_OPS_V1_SIZE);
+        ck_assert_ptr_nonnull(exact);
+        memcpy(exact, &ops, SCALAR_BACKEND_OPS_V1_SIZE);
+        ck_assert_int_eq(scalar_backend_register(exact), SCALAR_OK);
+        free(exact); /* the registry keeps a copy */
+    }
+}
+
+START_TEST(test_register_v1_size_table_runs_new_ops_on_cpu_ref)
+{
+    static const char *const names[] = {"test-v1", "test-v1-exact"};
+    register_v1_backends();
+    scalar_ctx *ref_ctx = bt_ctx("cpu-ref", 1);
+    scalar_backend *ref = scalar_ctx_backend(ref_ctx);
+    for (int i = 0; i < 2; i++) {
+        scalar_ctx *ctx = bt_ctx(names[i], 1);
+        scalar_backend *be = scalar_ctx_backend(ctx);
+        for (int32_t op = 0; op < SCALAR_OP_COUNT; op++)
+            ck_assert_int_eq(scalar_backend_supports(be, op), 0);
+        float x[6] = {1, 2, 3, 4, 5, 6}, sum[3] = {0}, sum_ref[3] = {0}, y[6], y_ref[6];
+        float qkv[2 * 6], att[4], att_ref[4], out[2 * 2], out_ref[2 * 2];
+        for (int j = 0; j < 12; j++)
+            qkv[j] = 0.25f * (float)(j % 5) - 0.5f;
+        ck_assert_int_eq(scalar_backend_sum_rows(be, sum, x, 2, 3), SCALAR_OK);
+        ck_assert_int_eq(scalar_backend_sum_rows(ref, sum_ref, x, 2, 3), SCALAR_OK);
+        ck_assert(memcmp(sum, sum_ref, sizeof sum) == 0 && sum[0] == 5.0f);
+        ck_assert_int_eq(scalar_backend_add(be, y, x, x, 6), SCALAR_OK);
+        ck_assert_int_eq(scalar_backend_add(ref, y_ref, x, x, 6), SCALAR_OK);
+        ck_assert(memcmp(y, y_ref, sizeof y) == 0 && y[5] == 12.0f);
+        ck_assert_int_eq(scalar_backend_attention_forward(be, out, att, qkv, 1, 2, 2, 1),
+                         SCALAR_OK);
+        ck_assert_int_eq(scalar_backend_attention_forward(ref, out_ref, att_ref, qkv, 1, 2, 2, 1),
+                         SCALAR_OK);
+        ck_assert(memcmp(out, out_ref, sizeof out) == 0 && memcmp(att, att_ref, sizeof att) == 0);
+        scalar_ctx_free(ctx);
+    }
+    scalar_ctx_free(ref_ctx);
 }
 END_TEST
 
@@ -283,6 +362,9 @@ START_TEST(test_device_backend_without_kernel_is_unsupported)
                  "\"test-device\" has no gelu_forward kernel");
     assert_error(scalar_backend_sgemm(be, 0, 0, 1, 1, 1, 1.0f, x, 1, x, 1, 0.0f, x, 1),
                  SCALAR_E_UNSUPPORTED, "no sgemm kernel");
+    assert_error(scalar_backend_add(be, x, x, x, 4), SCALAR_E_UNSUPPORTED, "no add kernel");
+    assert_error(scalar_backend_attention_forward(be, x, x + 2, x, 1, 1, 1, 1),
+                 SCALAR_E_UNSUPPORTED, "\"test-device\" has no attention_forward kernel");
     scalar_ctx_free(ctx);
 }
 END_TEST
@@ -294,11 +376,8 @@ START_TEST(test_builtin_backends_support_every_op)
     for (int i = 0; i < 2; i++) {
         scalar_ctx *ctx = bt_ctx(names[i], 1);
         scalar_backend *be = scalar_ctx_backend(ctx);
-        /* TODO(kernels): cpu runs the model-layer ops (10..) on cpu-ref until its
-         * own kernels land in the next commit. */
-        int32_t n_native = i == 0 ? SCALAR_OP_ATTENTION_FORWARD : SCALAR_OP_COUNT;
         for (int32_t op = 0; op < SCALAR_OP_COUNT; op++)
-            ck_assert_int_eq(scalar_backend_supports(be, op), op < n_native);
+            ck_assert_int_eq(scalar_backend_supports(be, op), 1);
         ck_assert_int_eq(scalar_backend_supports(be, -1), 0);
         ck_assert_int_eq(scalar_backend_supports(be, SCALAR_OP_COUNT), 0);
         scalar_ctx_free(ctx);
@@ -619,6 +698,7 @@ Suite *scalar_backend_suite(void)
     tcase_add_test(tc, test_register_rejects_bad_names);
     tcase_add_test(tc, test_register_rejects_duplicate_name);
     tcase_add_test(tc, test_register_rejects_missing_mandatory_slot);
+    tcase_add_test(tc, test_register_v1_size_table_runs_new_ops_on_cpu_ref);
     tcase_add_test(tc, test_backend_without_kernels_falls_back_to_cpu_ref);
     tcase_add_test(tc, test_unsupported_call_retries_on_cpu_ref);
     tcase_add_test(tc, test_device_backend_without_kernel_is_unsupported);
@@ -645,5 +725,10 @@ Suite *scalar_backend_suite(void)
     suite_add_tcase(s, bt_gradient_tcase());
     suite_add_tcase(s, bt_known_values_tcase());
     suite_add_tcase(s, bt_threads_tcase());
+    suite_add_tcase(s, bt_model_validation_tcase());
+    suite_add_tcase(s, bt_model_conformance_tcase());
+    suite_add_tcase(s, bt_model_gradient_tcase());
+    suite_add_tcase(s, bt_model_known_values_tcase());
+    suite_add_tcase(s, bt_model_threads_tcase());
     return s;
 }

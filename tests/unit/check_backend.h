@@ -1,7 +1,8 @@
 /*
  * check_backend.h - helpers shared by check_backend.c (registry, dispatch,
- * buffers) and check_backend_kernels.c (conformance, gradients, known values,
- * thread determinism).
+ * buffers), check_backend_kernels.c and check_backend_numerics.c
+ * (conformance, gradients, known values, thread determinism) and
+ * check_backend_model.c (the same for the model-layer kernels).
  */
 #ifndef SCALAR_CHECK_BACKEND_H
 #define SCALAR_CHECK_BACKEND_H
@@ -26,10 +27,24 @@ double bt_nmse(const float *x, const float *ref, int64_t n);
 void bt_register_test_backends(void);
 /* Calls of test-unsup's sgemm so far. */
 int bt_unsupported_calls(void);
+/* Asserts the status and that the thread's message contains `needle`. */
+void bt_assert_error(scalar_status got, scalar_status want, const char *needle);
+
+/* A conformance case: `be` against the cpu-ref backend `ref`. */
+typedef void (*bt_conf_fn)(scalar_backend *be, scalar_backend *ref, const char *name,
+                           scalar__rng *rng);
+/* Run `fn` for every registered host backend but cpu-ref (2 threads). */
+void bt_for_each_backend(bt_conf_fn fn);
 
 TCase *bt_conformance_tcase(void);
 TCase *bt_gradient_tcase(void);
 TCase *bt_known_values_tcase(void);
 TCase *bt_threads_tcase(void);
+/* check_backend_model.c */
+TCase *bt_model_validation_tcase(void);
+TCase *bt_model_conformance_tcase(void);
+TCase *bt_model_gradient_tcase(void);
+TCase *bt_model_known_values_tcase(void);
+TCase *bt_model_threads_tcase(void);
 
 #endif

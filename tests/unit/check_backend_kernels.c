@@ -23,13 +23,10 @@
 #define NMSE_ELEMENTWISE 1e-10
 #define NMSE_GEMM_PER_K 1e-12
 
-typedef void (*conf_fn)(scalar_backend *be, scalar_backend *ref, const char *name,
-                        scalar__rng *rng);
-
 /* Run `fn` for every registered host backend but cpu-ref, on 2 threads,
  * against a cpu-ref context.  The cases pass host pointers; a device backend
  * will be run through upload/download when one exists (the CUDA backend). */
-static void for_each_backend(conf_fn fn)
+void bt_for_each_backend(bt_conf_fn fn)
 {
     bt_register_test_backends();
     scalar_ctx *ref_ctx = bt_ctx("cpu-ref", 1);
@@ -160,7 +157,7 @@ static void conf_sgemm(scalar_backend *be, scalar_backend *ref, const char *name
 
 START_TEST(test_conformance_sgemm)
 {
-    for_each_backend(conf_sgemm);
+    bt_for_each_backend(conf_sgemm);
 }
 END_TEST
 
@@ -278,7 +275,7 @@ static void conf_bias_gelu(scalar_backend *be, scalar_backend *ref, const char *
 
 START_TEST(test_conformance_bias_gelu)
 {
-    for_each_backend(conf_bias_gelu);
+    bt_for_each_backend(conf_bias_gelu);
 }
 END_TEST
 
@@ -373,7 +370,7 @@ static void conf_layernorm(scalar_backend *be, scalar_backend *ref, const char *
 
 START_TEST(test_conformance_layernorm)
 {
-    for_each_backend(conf_layernorm);
+    bt_for_each_backend(conf_layernorm);
 }
 END_TEST
 
@@ -407,7 +404,7 @@ static void conf_softmax(scalar_backend *be, scalar_backend *ref, const char *na
 
 START_TEST(test_conformance_softmax)
 {
-    for_each_backend(conf_softmax);
+    bt_for_each_backend(conf_softmax);
 }
 END_TEST
 
@@ -465,7 +462,7 @@ static void conf_topk(scalar_backend *be, scalar_backend *ref, const char *name,
 
 START_TEST(test_conformance_topk)
 {
-    for_each_backend(conf_topk);
+    bt_for_each_backend(conf_topk);
 }
 END_TEST
 
@@ -508,7 +505,7 @@ static void conf_gather_scatter(scalar_backend *be, scalar_backend *ref, const c
 
 START_TEST(test_conformance_gather_scatter)
 {
-    for_each_backend(conf_gather_scatter);
+    bt_for_each_backend(conf_gather_scatter);
 }
 END_TEST
 
@@ -554,7 +551,7 @@ static void conf_zero_sizes(scalar_backend *be, scalar_backend *ref, const char 
 
 START_TEST(test_zero_sizes_are_noops)
 {
-    for_each_backend(conf_zero_sizes);
+    bt_for_each_backend(conf_zero_sizes);
 }
 END_TEST
 

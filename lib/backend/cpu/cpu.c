@@ -6,7 +6,8 @@
  * bli_thread_set_num_threads (process-wide, shared with any other BLIS user).
  * BLIS aborts on bad arguments, so everything it sees was checked first by
  * lib/backend/dispatch.c, and sizes it handles badly (k == 0) stop here.
- * The other kernels are OpenMP loops in cpu_dense.c and cpu_rows.c.
+ * The other kernels are OpenMP loops in cpu_dense.c, cpu_rows.c,
+ * cpu_attention.c, cpu_model.c and cpu_train.c.
  *
  * BLIS 0.9.0 (Debian 12) has small-matrix ("sup") kernels that, for some edge
  * shapes, read past the last element of an operand: one float past C, and up
@@ -102,25 +103,19 @@ static void scale_c(float *c, int64_t m, int64_t n, int64_t ldc, float beta)
     }
 }
 
-/* C = alpha * op(A) op(B) + beta * C
+/* C = alpha * op(A) op(B) + beta * C through BLIS on n_threads threads
  *   a: [m, k] (lda >= k), or [k, m] (lda >= m) when trans_a
  *   b: [k, n] (ldb >= n), or [n, k] (ldb >= k) when trans_b
  *   c: [m, n] (ldc >= n); BLIS does not read C when beta == 0
- * Row-major maps onto BLIS's general strides as rs = ld, cs = 1. */
-static scalar_status cpu_sgemm(void *self, int32_t trans_a, int32_t trans_b, int64_t m,
-                               int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                               const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+ * m, n, k > 0 (BLIS need not agree with us on empty shapes).  Row-major
+ * maps onto BLIS's general strides as rs = ld, cs = 1. */
+void scalar__cpu_blis_sgemm(int32_t n_threads, int32_t trans_a, int32_t trans_b, int64_t m,
+                            int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                            const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
-    const scalar__cpu *s = self;
-    if (m == 0 || n == 0)
-        return SCALAR_OK;
-    if (k == 0) {
-        scale_c(c, m, n, ldc, beta);
-        return SCALAR_OK;
-    }
     rntm_t rntm; /* per call: concurrent calls on one instance never share it */
     bli_rntm_init(&rntm);
-    bli_rntm_set_num_threads(s->n_threads, &rntm);
+    bli_rntm_set_num_threads(n_threads, &rntm);
     /* BLIS 0.9.0 (Debian 12) has out-of-bounds reads in its small/unpacked
      * ("sup") Haswell-family kernels (flame/blis #635, #821): they read a few
      * floats past the end of A or B, which faults when a caller's matrix ends
@@ -132,6 +127,25 @@ static scalar_status cpu_sgemm(void *self, int32_t trans_a, int32_t trans_b, int
                  trans_b == SCALAR_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n,
                  (dim_t)k, &alpha, (float *)a, (inc_t)lda, 1, (float *)b, (inc_t)ldb, 1, &beta, c,
                  (inc_t)ldc, 1, NULL, &rntm);
+}
+
+/* C = alpha * op(A) op(B) + beta * C
+ *   a: [m, k] (lda >= k), or [k, m] (lda >= m) when trans_a
+ *   b: [k, n] (ldb >= n), or [n, k] (ldb >= k) when trans_b
+ *   c: [m, n] (ldc >= n); BLIS does not read C when beta == 0 */
+static scalar_status cpu_sgemm(void *self, int32_t trans_a, int32_t trans_b, int64_t m,
+                               int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                               const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    const scalar__cpu *s = self;
+    if (m == 0 || n == 0)
+        return SCALAR_OK;
+    if (k == 0) {
+        scale_c(c, m, n, ldc, beta);
+        return SCALAR_OK;
+    }
+    scalar__cpu_blis_sgemm(s->n_threads, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta,
+                           c, ldc);
     return SCALAR_OK;
 }
 
@@ -160,4 +174,14 @@ const scalar_backend_ops scalar__backend_cpu_ops = {
     .gather_rows = scalar__cpu_gather_rows,
     .scatter_add_rows = scalar__cpu_scatter_add_rows,
     .get_proc_address = NULL,
+    .attention_forward = scalar__cpu_attention_forward,
+    .attention_backward = scalar__cpu_attention_backward,
+    .embedding_forward = scalar__cpu_embedding_forward,
+    .embedding_backward = scalar__cpu_embedding_backward,
+    .cross_entropy_forward = scalar__cpu_cross_entropy_forward,
+    .cross_entropy_backward = scalar__cpu_cross_entropy_backward,
+    .sum_rows = scalar__cpu_sum_rows,
+    .add = scalar__cpu_add,
+    .sumsq = scalar__cpu_sumsq,
+    .adamw = scalar__cpu_adamw,
 };

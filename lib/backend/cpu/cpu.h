@@ -1,6 +1,7 @@
 /*
  * cpu.h - the "cpu" backend's instance and kernels, shared by cpu.c (table,
- * lifecycle, BLIS GEMM), cpu_dense.c and cpu_rows.c (OpenMP kernels).
+ * lifecycle, BLIS GEMM), cpu_dense.c, cpu_rows.c, cpu_attention.c,
+ * cpu_model.c and cpu_train.c (OpenMP kernels).
  */
 #ifndef SCALAR_BACKEND_CPU_H
 #define SCALAR_BACKEND_CPU_H
@@ -49,5 +50,43 @@ scalar_status scalar__cpu_gather_rows(void *self, float *out, const float *src,
 scalar_status scalar__cpu_scatter_add_rows(void *self, float *dst, const float *src,
                                            const int32_t *idx, int64_t n_idx, int64_t n_dst_rows,
                                            int64_t d);
+
+/* C = alpha op(A) op(B) + beta C through BLIS on n_threads threads, m, n,
+ * k > 0, arguments as scalar_backend_sgemm() (cpu.c). */
+void scalar__cpu_blis_sgemm(int32_t n_threads, int32_t trans_a, int32_t trans_b, int64_t m,
+                            int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                            const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+/* One row of softmax (cpu_dense.c): y = softmax(x), n > 0, y may be x. */
+void scalar__cpu_softmax_row(float *y, const float *x, int64_t n);
+
+/* cpu_attention.c */
+scalar_status scalar__cpu_attention_forward(void *self, float *out, float *att, const float *qkv,
+                                            int64_t B, int64_t T, int64_t C, int64_t n_head);
+scalar_status scalar__cpu_attention_backward(void *self, float *d_qkv, const float *d_out,
+                                             const float *qkv, const float *att, int64_t B,
+                                             int64_t T, int64_t C, int64_t n_head);
+/* cpu_model.c */
+scalar_status scalar__cpu_embedding_forward(void *self, float *out, const int32_t *ids,
+                                            const float *wte, const float *wpe, int64_t B,
+                                            int64_t T, int64_t C, int64_t vocab, int64_t n_pos);
+scalar_status scalar__cpu_embedding_backward(void *self, float *d_wte, float *d_wpe,
+                                             const float *d_out, const int32_t *ids, int64_t B,
+                                             int64_t T, int64_t C, int64_t vocab, int64_t n_pos);
+scalar_status scalar__cpu_cross_entropy_forward(void *self, float *losses, const float *logits,
+                                                int64_t ld, const int32_t *targets, int64_t n,
+                                                int64_t vocab);
+scalar_status scalar__cpu_cross_entropy_backward(void *self, float *d_logits,
+                                                 const float *logits, int64_t ld,
+                                                 const int32_t *targets, const float *d_losses,
+                                                 int64_t n, int64_t vocab);
+/* cpu_train.c */
+scalar_status scalar__cpu_sum_rows(void *self, float *out, const float *x, int64_t n_rows,
+                                   int64_t n_cols);
+scalar_status scalar__cpu_add(void *self, float *out, const float *a, const float *b, int64_t n);
+scalar_status scalar__cpu_sumsq(void *self, double *out, const float *x, int64_t n);
+scalar_status scalar__cpu_adamw(void *self, float *param, const float *grad, float *m, float *v,
+                                int64_t n, float lr, float beta1, float beta2, float eps,
+                                float weight_decay, float grad_scale, int64_t step);
 
 #endif /* SCALAR_BACKEND_CPU_H */

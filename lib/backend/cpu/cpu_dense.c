@@ -284,8 +284,8 @@ scalar_status scalar__cpu_layernorm_backward(void *self, float *d_in, float *d_w
 
 /* One row: max, exp(x - max) summed in vector lanes, scale by 1/sum.  Tails
  * are padded with -inf, whose exp is exactly 0.  Rows with a NaN come out all
- * NaN, as in cpu-ref. */
-static void softmax_row(float *y, const float *x, int64_t n)
+ * NaN, as in cpu-ref.  Shared with the attention kernel (cpu.h). */
+void scalar__cpu_softmax_row(float *y, const float *x, int64_t n)
 {
     scalar__vf vmax = vf_splat(-INFINITY), vsum = vf_splat(0.0f);
     scalar__vi vnan = {0};
@@ -330,6 +330,6 @@ scalar_status scalar__cpu_softmax_rows(void *self, float *out, const float *in, 
 #pragma omp parallel for num_threads(s->n_threads) schedule(static) \
     if (scalar__cpu_parallel(s, n_rows * n_cols))
     for (int64_t r = 0; r < n_rows; r++)
-        softmax_row(out + r * n_cols, in + r * n_cols, n_cols);
+        scalar__cpu_softmax_row(out + r * n_cols, in + r * n_cols, n_cols);
     return SCALAR_OK;
 }

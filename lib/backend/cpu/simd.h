@@ -1,6 +1,6 @@
 /*
  * simd.h - float vectors (GNU vector extensions) for the cpu kernels
- * whose loops hold selects: exp, GELU, softmax.
+ * whose loops hold selects or square roots: exp, GELU, softmax, AdamW.
  *
  * Why not `#pragma omp simd`: the library builds with -O2 and GCC's default
  * -ftrapping-math, under which a float compare-and-select (a clamp, a NaN
@@ -17,6 +17,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <immintrin.h> /* vf_sqrt only */
+#endif
 
 /* The widest vector the build targets natively: 8 lanes with AVX, else the
  * 4 of x86-64's baseline SSE2 (a wider type would be split in two and, passed
@@ -116,6 +119,24 @@ static inline int vf_any(scalar__vi mask)
     for (int i = 0; i < VF_LANES; i++)
         any |= t[i];
     return any != 0;
+}
+
+/* Lane-wise square root, correctly rounded like sqrtf.  Why not sqrtf in an
+ * `omp simd` loop: with the default -fmath-errno GCC guards each sqrtf with
+ * a branch to the errno-setting libm call, and no loop holding it vectorises. */
+static inline scalar__vf vf_sqrt(scalar__vf x)
+{
+#if defined(__AVX__)
+    return (scalar__vf)_mm256_sqrt_ps((__m256)x);
+#elif defined(__SSE2__)
+    return (scalar__vf)_mm_sqrt_ps((__m128)x);
+#else
+    float t[VF_LANES];
+    vf_store(t, x);
+    for (int i = 0; i < VF_LANES; i++)
+        t[i] = sqrtf(t[i]);
+    return vf_load(t);
+#endif
 }
 
 #define VF_EXP_LO (-87.3f) /* below: exp underflows past FLT_MIN, return 0 */
