@@ -61,7 +61,13 @@ OPT_release := -O2 -g
 OPT_asan := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 OPT_debug := -O0 -g -DSCALAR_DEBUG
 WARN := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c11 $(WARN) $(or $(OPT_$(CONFIG)),-O2 -g) -D_POSIX_C_SOURCE=200809L -fopenmp -pthread
+# Our own loops (BLIS picks its kernels at run time) are compiled for the build
+# machine's vector ISA: x86-64-v3 (AVX2 + FMA) when its CPU has both.  A
+# library built so refuses, with a message, to create a context on a CPU
+# without them; `make ARCH_FLAGS=` builds for any x86-64.
+ARCH_FLAGS ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && \
+  $(CC) -march=x86-64-v3 -E -x c /dev/null >/dev/null 2>&1 && echo -march=x86-64-v3)
+BASE_CFLAGS := -std=c11 $(WARN) $(or $(OPT_$(CONFIG)),-O2 -g) $(ARCH_FLAGS) -D_POSIX_C_SOURCE=200809L -fopenmp -pthread
 LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -Iinclude $(BLIS_CFLAGS) $(CJSON_CFLAGS) $(CFLAGS)
 DEP_LIBS := $(BLIS_LIBS) $(CJSON_LIBS) -fopenmp -pthread -lm
 LDFLAGS ?=

@@ -123,8 +123,30 @@ static int32_t default_threads(void)
 #endif
 }
 
+/* A library built for AVX2 + FMA (ARCH_FLAGS in the Makefile) must not run
+ * its loops on a CPU without them.  This function itself is compiled for
+ * baseline x86-64 so the check runs before any wide instruction. */
+#if defined(__x86_64__) && defined(__AVX2__) && defined(__GNUC__)
+__attribute__((target("arch=x86-64"))) static int cpu_lacks_build_isa(void)
+{
+    __builtin_cpu_init();
+    return !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma");
+}
+#define BUILD_ISA "AVX2 + FMA (x86-64-v3)"
+#else
+static int cpu_lacks_build_isa(void)
+{
+    return 0;
+}
+#define BUILD_ISA ""
+#endif
+
 scalar_status scalar_ctx_create(scalar_ctx **out, const scalar_ctx_options *options)
 {
+    if (cpu_lacks_build_isa())
+        return scalar__error_set(SCALAR_E_UNSUPPORTED,
+                                 "scalar_ctx_create: libscalar was built for %s and this CPU "
+                                 "lacks it; rebuild with `make ARCH_FLAGS=`", BUILD_ISA);
     scalar_ctx_options o;
     scalar_allocator a;
     scalar_status st;
