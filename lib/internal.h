@@ -36,6 +36,26 @@
 
 #define SCALAR_ALIGNMENT 64u
 
+/* Return from the enclosing function with the status of `expr` unless it is
+ * SCALAR_OK. */
+#define SCALAR_TRY(expr)                                                                           \
+    do {                                                                                           \
+        scalar_status scalar_try_st_ = (expr);                                                     \
+        if (scalar_try_st_ != SCALAR_OK)                                                           \
+            return scalar_try_st_;                                                                 \
+    } while (0)
+
+/* 1 if bytes [from, to) of `p` are all zero: the part of a caller's larger
+ * options struct this library does not know (DESIGN: accepted only if zero). */
+static inline int scalar__tail_is_zero(const void *p, size_t from, size_t to)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = from; i < to; i++)
+        if (b[i])
+            return 0;
+    return 1;
+}
+
 /* ---- errors (lib/core/error.c) ---- */
 /* Set the calling thread's message (printf-style, truncated to 1023 bytes) and
  * return `status`, so callers can write `return scalar__error_set(...)`. */

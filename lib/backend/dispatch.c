@@ -14,12 +14,7 @@
 
 #include "../internal.h"
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        scalar_status try_st_ = (expr);                                                            \
-        if (try_st_ != SCALAR_OK)                                                                  \
-            return try_st_;                                                                        \
-    } while (0)
+#define TRY SCALAR_TRY
 
 /* Run the backend's own kernel slot on its own instance.  A NULL slot, or
  * one answering SCALAR_E_UNSUPPORTED for this call, falls back to cpu-ref on

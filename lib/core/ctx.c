@@ -20,15 +20,6 @@
 
 /* Extensible-struct rule (Linux copy_struct_from_user): a caller struct larger
  * than ours is fine only if the bytes we do not know are zero. */
-static int tail_is_zero(const void *p, size_t known, size_t given)
-{
-    const unsigned char *b = p;
-    for (size_t i = known; i < given; i++)
-        if (b[i])
-            return 0;
-    return 1;
-}
-
 scalar_status scalar_allocator_init(scalar_allocator *allocator, size_t struct_size)
 {
     if (!allocator)
@@ -79,7 +70,7 @@ static scalar_status read_options(scalar_ctx_options *o, const scalar_ctx_option
                                  "scalar_ctx_create: options.struct_size %zu is smaller than "
                                  "version 1 (%zu); fill it with scalar_ctx_options_init",
                                  given->struct_size, (size_t)CTX_OPTIONS_V1_SIZE);
-    if (!tail_is_zero(given, sizeof *o, given->struct_size))
+    if (!scalar__tail_is_zero(given, sizeof *o, given->struct_size))
         return scalar__error_set(SCALAR_E_VERSION,
                                  "scalar_ctx_create: options.struct_size %zu > %zu and the "
                                  "fields this library does not know are not zero",
@@ -100,7 +91,7 @@ static scalar_status read_allocator(scalar_allocator *dst, const scalar_allocato
                                  "scalar_ctx_create: allocator.struct_size %zu < %zu; fill it "
                                  "with scalar_allocator_init", src->struct_size,
                                  (size_t)ALLOCATOR_V1_SIZE);
-    if (!tail_is_zero(src, sizeof *dst, src->struct_size))
+    if (!scalar__tail_is_zero(src, sizeof *dst, src->struct_size))
         return scalar__error_set(SCALAR_E_VERSION,
                                  "scalar_ctx_create: allocator.struct_size %zu > %zu with "
                                  "non-zero unknown fields", src->struct_size, sizeof *dst);

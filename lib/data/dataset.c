@@ -39,15 +39,6 @@ size_t scalar_dataset_options_size(void)
 
 /* The extensible-struct rule of scalar_ctx_create: a larger struct than ours
  * is fine only if the bytes we do not know are zero. */
-static int tail_is_zero(const void *p, size_t known, size_t given)
-{
-    const unsigned char *b = p;
-    for (size_t i = known; i < given; i++)
-        if (b[i])
-            return 0;
-    return 1;
-}
-
 static scalar_status check_options(const scalar_dataset_options *o, const char *fn)
 {
     if (!(o->val_fraction >= 0.0 && o->val_fraction < 1.0)) /* NaN fails too */
@@ -75,7 +66,7 @@ scalar_status scalar__dataset_options_read(scalar_dataset_options *o,
         return scalar__error_set(SCALAR_E_VERSION, "%s: options.struct_size %zu is smaller than "
                                  "version 1 (%zu); fill it with scalar_dataset_options_init",
                                  fn, given->struct_size, (size_t)OPTIONS_V1_SIZE);
-    if (!tail_is_zero(given, sizeof *o, given->struct_size))
+    if (!scalar__tail_is_zero(given, sizeof *o, given->struct_size))
         return scalar__error_set(SCALAR_E_VERSION, "%s: options.struct_size %zu > %zu and the "
                                  "fields this library does not know are not zero", fn,
                                  given->struct_size, sizeof *o);

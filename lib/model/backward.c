@@ -12,12 +12,7 @@
 
 #include "model_internal.h"
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        scalar_status try_st_ = (expr);                                                            \
-        if (try_st_ != SCALAR_OK)                                                                  \
-            return try_st_;                                                                        \
-    } while (0)
+#define TRY SCALAR_TRY
 
 /* Returned internally when the walk reaches a constant point. */
 #define STOPPED 1

@@ -7,12 +7,7 @@
 
 #include "model_internal.h"
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        scalar_status try_st_ = (expr);                                                            \
-        if (try_st_ != SCALAR_OK)                                                                  \
-            return try_st_;                                                                        \
-    } while (0)
+#define TRY SCALAR_TRY
 
 /* y[BT, n_out] = x[BT, n_in] W[n_in, n_out] + b[n_out]  (Conv1D layout) */
 static scalar_status linear(scalar_backend *be, float *y, const float *x, const float *w,

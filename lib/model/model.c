@@ -67,15 +67,6 @@ scalar_status scalar_model_config_preset(scalar_model_config *config, const char
     return SCALAR_OK;
 }
 
-static int tail_is_zero(const void *p, size_t from, size_t to)
-{
-    const unsigned char *b = p;
-    for (size_t i = from; i < to; i++)
-        if (b[i])
-            return 0;
-    return 1;
-}
-
 /* Copy a caller's config into `out` (our size), checking its struct_size. */
 static scalar_status read_config(scalar_model_config *out, const scalar_model_config *given,
                                  const char *fn)
@@ -88,7 +79,7 @@ static scalar_status read_config(scalar_model_config *out, const scalar_model_co
                                  "%s: config.struct_size %zu is smaller than version 1 (%zu); "
                                  "fill it with scalar_model_config_init", fn, given->struct_size,
                                  CONFIG_V1_SIZE);
-    if (!tail_is_zero(given, sizeof *out, given->struct_size))
+    if (!scalar__tail_is_zero(given, sizeof *out, given->struct_size))
         return scalar__error_set(SCALAR_E_VERSION,
                                  "%s: config.struct_size %zu > %zu and the fields this library "
                                  "does not know are not zero", fn, given->struct_size, sizeof *out);

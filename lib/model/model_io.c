@@ -15,12 +15,7 @@
 #include "../io/json.h"
 #include "model_internal.h"
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        scalar_status try_st_ = (expr);                                                            \
-        if (try_st_ != SCALAR_OK)                                                                  \
-            return try_st_;                                                                        \
-    } while (0)
+#define TRY SCALAR_TRY
 
 #define PATH_MAX_LEN 4096
 

@@ -7,12 +7,7 @@
 
 #include "model_internal.h"
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        scalar_status try_st_ = (expr);                                                            \
-        if (try_st_ != SCALAR_OK)                                                                  \
-            return try_st_;                                                                        \
-    } while (0)
+#define TRY SCALAR_TRY
 
 /* The size of the first version of the struct: frozen, later fields append. */
 #define OPTIONS_V1_SIZE ((size_t)80)
@@ -46,15 +41,6 @@ size_t scalar_model_trainer_options_size(void)
     return sizeof(scalar_model_trainer_options);
 }
 
-static int tail_is_zero(const void *p, size_t from, size_t to)
-{
-    const unsigned char *b = p;
-    for (size_t i = from; i < to; i++)
-        if (b[i])
-            return 0;
-    return 1;
-}
-
 static scalar_status read_options(scalar_model_trainer_options *o,
                                   const scalar_model_trainer_options *given, const scalar_model *m,
                                   const char *fn)
@@ -62,7 +48,7 @@ static scalar_status read_options(scalar_model_trainer_options *o,
     scalar_model_trainer_options_init(o, sizeof *o);
     if (given) {
         if (given->struct_size < OPTIONS_V1_SIZE ||
-            !tail_is_zero(given, sizeof *o, given->struct_size))
+            !scalar__tail_is_zero(given, sizeof *o, given->struct_size))
             return scalar__error_set(SCALAR_E_VERSION,
                                      "%s: options.struct_size %zu is not one this library reads "
                                      "(fill with scalar_model_trainer_options_init)", fn,
