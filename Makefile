@@ -245,7 +245,7 @@ asan:
 
 valgrind: $(UNIT) $(CLI)
 	@rm -rf $(BUILD)/tmp && mkdir -p $(BUILD)/tmp
-	$(TEST_ENV) CK_FORK=no CK_TIMEOUT_MULTIPLIER=50 valgrind --quiet --leak-check=full \
+	$(TEST_ENV) SCALAR_TEST_LIGHT=1 CK_FORK=no CK_TIMEOUT_MULTIPLIER=50 valgrind --quiet --leak-check=full \
 	  --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
 	  --error-exitcode=1 $(UNIT)
 

@@ -1057,6 +1057,11 @@ START_TEST(test_tinyshakespeare_100_steps)
         printf("skipped: %s is absent\n", path);
         return;
     }
+    const char *light = getenv("SCALAR_TEST_LIGHT");
+    if (light && *light == '1') {
+        printf("skipped: SCALAR_TEST_LIGHT=1 (100 training steps under valgrind take too long)\n");
+        return;
+    }
     scalar_ctx *ctx = new_ctx(0x5CA1A8, NULL);
     scalar_dataset *ds = NULL;
     scalar_model *m = NULL;
