@@ -29,9 +29,11 @@
 
 typedef struct train_args {
     const char *corpus, *config, *out, *resume, *init;
-    int64_t steps, batch, seq, grad_accum, warmup, val_every, ckpt_every, val_windows;
+    int64_t steps, schedule_steps, batch, seq, grad_accum, warmup, val_every, ckpt_every;
+    int64_t val_windows;
     float lr, min_lr;
     int quick;
+    int steps_given; /* --steps on the command line (a resume may extend a run) */
 } train_args;
 
 typedef struct run_state {
@@ -81,6 +83,8 @@ static int parse_args(train_args *a, int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(o, "--quick") == 0)
             continue;
+        if (strcmp(o, "--steps") == 0)
+            a->steps_given = 1;
         if (!v)
             return cli_usage_error(&cli_cmd_train_model, "%s needs a value or is unknown", o);
 #define STR_OPT(name, field)                                                                       \
@@ -109,6 +113,7 @@ static int parse_args(train_args *a, int argc, char **argv)
         STR_OPT("--resume", resume)
         STR_OPT("--init", init)
         INT_OPT("--steps", steps, 1, INT64_C(1) << 40)
+        INT_OPT("--schedule-steps", schedule_steps, 1, INT64_C(1) << 40)
         INT_OPT("--batch", batch, 1, 1 << 20)
         INT_OPT("--seq", seq, 1, 1 << 20)
         INT_OPT("--grad-accum", grad_accum, 1, 1 << 20)
@@ -123,6 +128,8 @@ static int parse_args(train_args *a, int argc, char **argv)
 #undef F_OPT
         return cli_usage_error(&cli_cmd_train_model, "unknown option %s", o);
     }
+    if (!a->schedule_steps)
+        a->schedule_steps = a->steps;
     if (a->resume && a->out && strcmp(a->resume, a->out) != 0)
         return cli_usage_error(&cli_cmd_train_model, "--resume DIR continues in DIR; drop --out");
     if (a->resume)
@@ -198,6 +205,7 @@ static int save_state(const char *dir, const run_state *s, const train_args *a)
         cJSON_AddNumberToObject(o, "best_val", s->best_val);
     cJSON_AddNumberToObject(o, "elapsed_s", s->elapsed);
     cJSON_AddNumberToObject(o, "steps", (double)a->steps);
+    cJSON_AddNumberToObject(o, "schedule_steps", (double)a->schedule_steps);
     cJSON_AddNumberToObject(o, "batch", (double)a->batch);
     cJSON_AddNumberToObject(o, "seq", (double)a->seq);
     cJSON_AddNumberToObject(o, "grad_accum", (double)a->grad_accum);
@@ -252,7 +260,10 @@ static int load_state(const char *dir, run_state *s, train_args *a)
         a->corpus = corpus;
     }
     s->elapsed = num(o, "elapsed_s", &ok);
-    a->steps = (int64_t)num(o, "steps", &ok);
+    int64_t saved_steps = (int64_t)num(o, "steps", &ok);
+    if (!a->steps_given)
+        a->steps = saved_steps;
+    a->schedule_steps = (int64_t)num(o, "schedule_steps", &ok);
     a->batch = (int64_t)num(o, "batch", &ok);
     a->seq = (int64_t)num(o, "seq", &ok);
     a->grad_accum = (int64_t)num(o, "grad_accum", &ok);
@@ -390,7 +401,7 @@ static int train(scalar_ctx *ctx, train_args *a, run_state *s, scalar_model *m,
     o.seq = a->seq;
     o.grad_accum = a->grad_accum;
     o.warmup_steps = a->warmup;
-    o.max_steps = a->steps;
+    o.max_steps = a->schedule_steps;
     o.lr = a->lr;
     o.min_lr = a->min_lr;
     int64_t n_tok = a->grad_accum * a->batch * a->seq;
@@ -555,7 +566,8 @@ out:
 
 const cli_command cli_cmd_train_model = {
     .name = "train-model",
-    .args = "--out DIR [--corpus FILE] [--config toy|gpt2] [--quick] [options] | --resume DIR",
+    .args = "--out DIR [--corpus FILE] [--config toy|gpt2] [--quick] [options] | --resume DIR "
+            "[--steps N]",
     .summary = "train a GPT-2-style model on a text corpus",
     .help =
         "Trains with SPEC.md's recipe: AdamW (0.9, 0.95), weight decay 0.1 on matrices,\n"
@@ -572,6 +584,9 @@ const cli_command cli_cmd_train_model = {
         "  --init DIR            start from a saved model instead of a fresh one\n"
         "  --quick               demo size: 600 steps of 32 x 128, a few minutes on 2 cores\n"
         "  --steps N             optimizer steps (10000)\n"
+        "  --schedule-steps N    step where the cosine reaches --min-lr (default: --steps);\n"
+        "                        --steps 1000 --schedule-steps 10000 runs the first 1000\n"
+        "                        steps of the full recipe\n"
         "  --batch B --seq T     sequences per micro-batch and their length (128, 128)\n"
         "  --grad-accum N        micro-batches per step (1)\n"
         "  --lr X --min-lr X     peak and final learning rate (1e-3, 1e-5)\n"
@@ -580,7 +595,8 @@ const cli_command cli_cmd_train_model = {
         "  --val-windows N       cap on validation windows of T tokens (0: the whole split)\n"
         "  --checkpoint-every N  checkpoint period in steps (500)\n"
         "  --resume DIR          continue the run in DIR from its last checkpoint, bit\n"
-        "                        for bit (settings and corpus path come from the checkpoint)\n"
+        "                        for bit (settings and corpus path come from the\n"
+        "                        checkpoint; --steps N may extend the run)\n"
         "\n"
         "output: DIR/config.json + model.safetensors (best validation loss), log.csv,\n"
         "DIR/init/ (the model before step 1), checkpoint.json + ckpt-N/.  A progress\n"

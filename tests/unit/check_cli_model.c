@@ -182,6 +182,39 @@ START_TEST(test_train_model_resume_after_kill)
 }
 END_TEST
 
+/* The first 20 steps of a 40-step schedule, then --resume --steps 40: the same
+ * bytes as one 40-step run. */
+START_TEST(test_train_model_extend)
+{
+    const char *corpus = write_corpus();
+    char init[1024], a[1024], b[1024], pa[1100], pb[1100];
+    snprintf(init, sizeof init, "%s", test_tmp_path("ex_init"));
+    snprintf(a, sizeof a, "%s", test_tmp_path("ex_a"));
+    snprintf(b, sizeof b, "%s", test_tmp_path("ex_b"));
+    write_tiny_model(init);
+    cli_result r = run_cli((const char *[]){TRAIN_ARGS(a, init, corpus, "40"), NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    cli_result_free(&r);
+    r = run_cli((const char *[]){TRAIN_ARGS(b, init, corpus, "20"), "--schedule-steps", "40", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    assert_contains(r.out, "trained 20 steps");
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"--threads", "1", "train-model", "--resume", b, "--steps", "40",
+                                 NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    assert_contains(r.out, "trained 40 steps");
+    cli_result_free(&r);
+    size_t na, nb;
+    snprintf(pa, sizeof pa, "%s/ckpt-000040/model.safetensors", a);
+    snprintf(pb, sizeof pb, "%s/ckpt-000040/model.safetensors", b);
+    unsigned char *da = read_all(pa, &na), *db = read_all(pb, &nb);
+    ck_assert_uint_eq(na, nb);
+    ck_assert_msg(memcmp(da, db, na) == 0, "an extended run differs from a whole one");
+    free(da);
+    free(db);
+}
+END_TEST
+
 START_TEST(test_model_commands_reject)
 {
     cli_result r = run_cli((const char *[]){"train-model", "--steps", "10", NULL});
@@ -227,6 +260,7 @@ Suite *scalar_cli_model_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_train_model_runs);
     tcase_add_test(tc, test_train_model_resume_after_kill);
+    tcase_add_test(tc, test_train_model_extend);
     tcase_add_test(tc, test_model_commands_reject);
     suite_add_tcase(s, tc);
     return s;
