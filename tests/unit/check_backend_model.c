@@ -131,11 +131,15 @@ static void check_attention_case(scalar_backend *be, scalar_backend *ref, const 
 static void conf_attention(scalar_backend *be, scalar_backend *ref, const char *name,
                            scalar__rng *rng)
 {
-    /* T = 1; odd head sizes; several query blocks (32 rows) and key tiles
-     * (8192 / hs keys, rounded to 16); hs = 520, too wide for a tile */
+    /* T = 1; odd head sizes; the cpu backend's direct path (hs <= 64 and
+     * T * hs <= 4096: the toy model's 128 x 16, the limits 64 x 64 and
+     * 1024 x 4, row blocks of 4 with ragged ends) and its BLIS path beyond
+     * (several query blocks and key tiles; hs = 520, too wide for a tile) */
     static const att_shape fixed[] = {
-        {1, 1, 1, 1}, {2, 1, 3, 16}, {2, 5, 2, 3}, {1, 17, 3, 5}, {3, 33, 2, 16},
-        {1, 64, 1, 64}, {1, 200, 2, 64}, {1, 600, 1, 16}, {1, 70, 1, 512}, {1, 9, 2, 520},
+        {1, 1, 1, 1},     {2, 1, 3, 16},   {2, 5, 2, 3},    {1, 17, 3, 5},
+        {3, 33, 2, 16},   {1, 64, 1, 64},  {2, 128, 4, 16}, {1, 1023, 1, 4},
+        {1, 257, 1, 16},  {1, 200, 2, 64}, {1, 600, 1, 16}, {1, 70, 1, 512},
+        {1, 9, 2, 520},
     };
     static const int64_t Bs[] = {1, 2, 3}, Ts[] = {1, 2, 7, 31, 32, 33, 65};
     static const int64_t heads[] = {1, 2, 4}, hss[] = {1, 2, 7, 16, 17, 64};

@@ -66,6 +66,16 @@ scalar_status scalar__cpu_attention_forward(void *self, float *out, float *att, 
 scalar_status scalar__cpu_attention_backward(void *self, float *d_qkv, const float *d_out,
                                              const float *qkv, const float *att, int64_t B,
                                              int64_t T, int64_t C, int64_t n_head);
+/* cpu_attention_direct.c: one head in vector loops, for heads where BLIS
+ * calls would be tiny (whether: scalar__cpu_attention_direct_ok). */
+int scalar__cpu_attention_direct_ok(int64_t T, int64_t hs);
+void scalar__cpu_attention_head_forward(float *out, float *att, const float *q, const float *k,
+                                        const float *v, int64_t ld, int64_t ldo, int64_t T,
+                                        int64_t hs, float scale);
+void scalar__cpu_attention_head_backward(float *dq, float *dk, float *dv, const float *d_out,
+                                         const float *q, const float *k, const float *v,
+                                         const float *att, int64_t ld, int64_t ldo, int64_t T,
+                                         int64_t hs, float scale);
 /* cpu_model.c */
 scalar_status scalar__cpu_embedding_forward(void *self, float *out, const int32_t *ids,
                                             const float *wte, const float *wpe, int64_t B,

@@ -7,6 +7,10 @@
  *   C        channels; n_head heads of hs = C / n_head channels each
  *   ld       row stride of qkv and d_qkv, 3C (each row is q | k | v)
  *
+ * Small heads (hs <= 64, T * hs <= 4096: the toy model) go to the
+ * register-blocked loops of cpu_attention_direct.c, one task per (b, h).
+ * Wider heads use BLIS as follows.
+ *
  * Forward: tasks of (b, h, ATT_QB query rows [t0, t1)), run by OpenMP
  * threads in any order.  Each is two single-threaded BLIS GEMMs with the
  * softmax between them: the scores of its rows against keys [0, t1) go
@@ -71,6 +75,19 @@ scalar_status scalar__cpu_attention_forward(void *self, float *out, float *att, 
                                             int64_t B, int64_t T, int64_t C, int64_t n_head)
 {
     const scalar__cpu *s = self;
+    int64_t hs = C / n_head;
+    if (scalar__cpu_attention_direct_ok(T, hs)) {
+        float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for num_threads(s->n_threads) schedule(dynamic, 1) \
+    if (scalar__cpu_parallel(s, B * n_head * T * T) && B * n_head > 1)
+        for (int64_t bh = 0; bh < B * n_head; bh++) {
+            int64_t b = bh / n_head, h = bh % n_head;
+            const float *q = qkv + b * T * 3 * C + h * hs;
+            scalar__cpu_attention_head_forward(out + b * T * C + h * hs, att + bh * T * T, q,
+                                               q + C, q + 2 * C, 3 * C, C, T, hs, scale);
+        }
+        return SCALAR_OK;
+    }
     int64_t n_qb = (T + ATT_QB - 1) / ATT_QB, n_tasks = B * n_head * n_qb;
     /* Later query blocks hold more keys: dynamic scheduling, heaviest first,
      * balances the triangle; which thread runs a task never changes its result. */
@@ -172,6 +189,18 @@ scalar_status scalar__cpu_attention_backward(void *self, float *d_qkv, const flo
 {
     const scalar__cpu *s = self;
     int64_t hs = C / n_head, ld = 3 * C;
+    if (scalar__cpu_attention_direct_ok(T, hs)) {
+        float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for num_threads(s->n_threads) schedule(dynamic, 1) \
+    if (scalar__cpu_parallel(s, B * n_head * T * T) && B * n_head > 1)
+        for (int64_t bh = 0; bh < B * n_head; bh++) {
+            int64_t b = bh / n_head, h = bh % n_head, off = b * T * ld + h * hs;
+            scalar__cpu_attention_head_backward(
+                d_qkv + off, d_qkv + off + C, d_qkv + off + 2 * C, d_out + b * T * C + h * hs,
+                qkv + off, qkv + off + C, qkv + off + 2 * C, att + bh * T * T, ld, C, T, hs, scale);
+        }
+        return SCALAR_OK;
+    }
 #pragma omp parallel for num_threads(s->n_threads) schedule(dynamic, 1) \
     if (scalar__cpu_parallel(s, B * n_head * T * T) && B * n_head > 1)
     for (int64_t bh = 0; bh < B * n_head; bh++) {
