@@ -6,6 +6,12 @@
  * bli_thread_set_num_threads (process-wide, shared with any other BLIS user).
  * BLIS aborts on bad arguments, so everything it sees was checked first by
  * lib/backend/dispatch.c, and sizes it handles badly (k == 0) stop here.
+ * Where BLIS does not recognise the CPU and runs its portable "generic"
+ * microkernels (BLIS 0.9.0 on anything newer than Zen 3, e.g. Zen 5), and the
+ * build targets AVX2 + FMA, GEMMs get a copy of BLIS's context holding our
+ * 6 x 16 AVX2 microkernel (cpu_gemm_ukr.c): BLIS's own blocking, packing and
+ * threading around a kernel 3x faster than its generic one.  `scalar info`
+ * says which; SCALAR_BLIS_OWN_KERNELS=1 in the environment turns it off.
  * The other kernels are OpenMP loops in cpu_dense.c, cpu_rows.c,
  * cpu_attention.c, cpu_model.c and cpu_train.c.
  *
@@ -18,7 +24,10 @@
  * BLIS's packed path, which stays in bounds, at 5-20% of speed on the d=64
  * shapes (make bench) and none on GPT-2 sizes.
  */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* blis.h defines hundreds of unused static helpers and unused parameters. */
 #pragma GCC diagnostic push
@@ -32,6 +41,73 @@
 
 _Static_assert(sizeof(dim_t) >= sizeof(int64_t) && sizeof(inc_t) >= sizeof(int64_t),
                "BLIS must be built with 64-bit dim_t/inc_t (BLIS_INT_TYPE_SIZE=64)");
+
+/* ---- our microkernel in a BLIS context, where BLIS runs "generic" ---- */
+
+/* The kernel with BLIS 0.9's gemm microkernel signature (bli_l3_ukr_prot.h). */
+static void sgemm_ukr_blis(dim_t m, dim_t n, dim_t k, float *restrict alpha, float *restrict a,
+                           float *restrict b, float *restrict beta, float *restrict c, inc_t rs_c,
+                           inc_t cs_c, auxinfo_t *restrict data, cntx_t *restrict cntx)
+{
+    (void)data, (void)cntx;
+    scalar__cpu_sgemm_ukr_6x16(m, n, k, alpha, a, b, beta, c, rs_c, cs_c);
+}
+
+static cntx_t ukr_cntx;         /* BLIS's generic context with our sgemm kernel */
+static const cntx_t *ukr_ready; /* &ukr_cntx once set up, NULL when not used */
+static pthread_once_t ukr_once = PTHREAD_ONCE_INIT;
+
+/* Float block sizes of the kernel: MR x NR = 6 x 16, and the cache blocks of
+ * BLIS's own 6 x 16 Haswell kernel (MC 168, KC 256, NC 4080: an A block of
+ * 168 KiB in L2, a B micro-panel of 16 KiB in L1). */
+static void set_float_blksz(bszid_t id, dim_t def, dim_t max)
+{
+    blksz_t *bs = bli_cntx_get_blksz(id, &ukr_cntx);
+    bli_blksz_set_def(def, BLIS_FLOAT, bs);
+    bli_blksz_set_max(max, BLIS_FLOAT, bs);
+}
+
+static void ukr_setup(void)
+{
+    if (!scalar__cpu_sgemm_ukr_available() || getenv("SCALAR_BLIS_OWN_KERNELS") ||
+        bli_arch_query_id() != BLIS_ARCH_GENERIC)
+        return;
+    ukr_cntx = *bli_gks_query_cntx(); /* a plain struct: values, no pointers to its own fields */
+    set_float_blksz(BLIS_MR, 6, 6);
+    set_float_blksz(BLIS_NR, 16, 16);
+    set_float_blksz(BLIS_MC, 168, 168);
+    set_float_blksz(BLIS_KC, 256, 256);
+    set_float_blksz(BLIS_NC, 4080, 4080);
+    blksz_t bs[5];
+    bszid_t ids[5] = {BLIS_NC, BLIS_KC, BLIS_MC, BLIS_NR, BLIS_MR};
+    for (int i = 0; i < 5; i++)
+        bs[i] = *bli_cntx_get_blksz(ids[i], &ukr_cntx);
+    bli_cntx_set_blkszs(BLIS_NAT, 5, BLIS_NC, &bs[0], BLIS_NR, BLIS_KC, &bs[1], BLIS_KR, BLIS_MC,
+                        &bs[2], BLIS_MR, BLIS_NR, &bs[3], BLIS_NR, BLIS_MR, &bs[4], BLIS_MR,
+                        &ukr_cntx);
+    /* row-preferential: the kernel stores rows of C; BLIS transposes the
+     * problem when that suits C's storage better */
+    void_fp ukr; /* BLIS 0.9 stores kernels as void *: ISO C has no cast for that */
+    void (*fn)(dim_t, dim_t, dim_t, float *restrict, float *restrict, float *restrict,
+               float *restrict, float *restrict, inc_t, inc_t, auxinfo_t *restrict,
+               cntx_t *restrict) = sgemm_ukr_blis;
+    _Static_assert(sizeof ukr == sizeof fn, "BLIS's void_fp holds a function pointer");
+    memcpy(&ukr, &fn, sizeof ukr);
+    bli_cntx_set_l3_nat_ukrs(1, BLIS_GEMM_UKR, BLIS_FLOAT, ukr, TRUE, &ukr_cntx);
+    ukr_ready = &ukr_cntx;
+}
+
+/* The context for bli_sgemm_ex: ours, or NULL for BLIS's default. */
+static cntx_t *sgemm_cntx(void)
+{
+    pthread_once(&ukr_once, ukr_setup);
+    return (cntx_t *)ukr_ready;
+}
+
+const char *scalar__cpu_sgemm_kernel(void)
+{
+    return sgemm_cntx() ? "libscalar avx2 6x16" : "BLIS";
+}
 
 static const char *blis_threading(void)
 {
@@ -52,8 +128,9 @@ static scalar_status cpu_create(void **out_self, scalar_ctx *ctx, const char *pa
     s->n_threads = scalar_ctx_n_threads(ctx);
     if (s->n_threads < 1)
         s->n_threads = 1;
-    snprintf(s->description, sizeof s->description, "BLIS %s (%s, %s), %d thread%s",
-             bli_info_get_version_str(), bli_arch_string(bli_arch_query_id()), blis_threading(),
+    snprintf(s->description, sizeof s->description, "BLIS %s (%s%s, %s), %d thread%s",
+             bli_info_get_version_str(), bli_arch_string(bli_arch_query_id()),
+             sgemm_cntx() ? " + libscalar avx2 sgemm kernel" : "", blis_threading(),
              (int)s->n_threads, s->n_threads == 1 ? "" : "s");
     *out_self = s;
     return SCALAR_OK;
@@ -126,7 +203,7 @@ void scalar__cpu_blis_sgemm(int32_t n_threads, int32_t trans_a, int32_t trans_b,
     bli_sgemm_ex(trans_a == SCALAR_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
                  trans_b == SCALAR_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n,
                  (dim_t)k, &alpha, (float *)a, (inc_t)lda, 1, (float *)b, (inc_t)ldb, 1, &beta, c,
-                 (inc_t)ldc, 1, NULL, &rntm);
+                 (inc_t)ldc, 1, sgemm_cntx(), &rntm);
 }
 
 /* C = alpha * op(A) op(B) + beta * C

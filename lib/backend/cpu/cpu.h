@@ -57,6 +57,15 @@ void scalar__cpu_blis_sgemm(int32_t n_threads, int32_t trans_a, int32_t trans_b,
                             int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                             const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
+/* cpu_gemm_ukr.c: an AVX2/FMA 6 x 16 sgemm microkernel that cpu.c registers
+ * in a BLIS context when BLIS runs its generic kernels (whether it can:
+ * scalar__cpu_sgemm_ukr_available; whether it does: scalar__cpu_sgemm_kernel). */
+void scalar__cpu_sgemm_ukr_6x16(int64_t m, int64_t n, int64_t k, const float *alpha,
+                                const float *a, const float *b, const float *beta, float *c,
+                                int64_t rs_c, int64_t cs_c);
+int scalar__cpu_sgemm_ukr_available(void);
+const char *scalar__cpu_sgemm_kernel(void);
+
 /* One row of softmax (cpu_dense.c): y = softmax(x), n > 0, y may be x. */
 void scalar__cpu_softmax_row(float *y, const float *x, int64_t n);
 
