@@ -300,10 +300,12 @@ END_TEST
 static void conf_reductions(scalar_backend *be, scalar_backend *ref, const char *name,
                             scalar__rng *rng)
 {
-    static const int64_t rows[] = {1, 3, 17, 300}, cols[] = {1, 3, 63, 64, 65, 200};
+    /* cols: one or two threads' ranges (64 columns each at least), and ranges
+     * wider than one 2048-column pass */
+    static const int64_t rows[] = {1, 3, 17, 300}, cols[] = {1, 3, 63, 64, 65, 200, 4100};
     static const int64_t lens[] = {1, 3, 7, 8, 9, 4095, 4096, 4097, 5003, 40000};
-    for (int trial = 0; trial < 10; trial++) {
-        int64_t r = PICK(rng, rows), c = PICK(rng, cols);
+    for (size_t trial = 0; trial < 2 * sizeof cols / sizeof cols[0]; trial++) {
+        int64_t r = PICK(rng, rows), c = cols[trial / 2];
         float *x = bt_floats(r * c), *out = bt_floats(c);
         bt_fill_normal(x, r * c, rng, 1.0f, 0.25f);
         bt_fill_normal(out, c, rng, 1.0f, 0.0f);

@@ -7,7 +7,7 @@
  *   n_rows, n_cols  rows and columns of a column sum
  *   n               elements of an elementwise op
  *
- * Threads: OpenMP over column blocks (sum_rows) or fixed chunks, static
+ * Threads: OpenMP over column ranges (sum_rows) or fixed chunks, static
  * schedule, above SCALAR__CPU_PAR_MIN_WORK elements.  All four give exactly
  * cpu-ref's bits on any thread count: sum_rows adds each column in double,
  * rows in order; sumsq keeps the block and lane order of its contract; add
@@ -22,8 +22,10 @@
 
 /* Elements per parallel chunk of an elementwise op. */
 #define CPU_CHUNK 4096
-/* Columns per block of sum_rows: 64 double accumulators stay in L1. */
-#define SUM_COL_BLOCK 64
+/* sum_rows: at most 2048 double accumulators (16 KiB, in L1) per pass over
+ * the rows; a thread gets at least 64 columns. */
+#define SUM_COL_BLOCK 2048
+#define SUM_MIN_COLS 64
 /* sumsq's contract: blocks of 4096 elements, 8 lanes per block. */
 #define SUMSQ_BLOCK 4096
 #define SUMSQ_LANES 8
@@ -38,25 +40,36 @@ static int64_t min64(int64_t a, int64_t b)
 
 /* out[c] += sum_r x[r, c]
  *   out: [n_cols], accumulated
- *   x:   [n_rows, n_cols] */
+ *   x:   [n_rows, n_cols]
+ * Each thread owns a contiguous range of columns (at most SUM_COL_BLOCK at a
+ * time, in double accumulators on the stack) and streams the rows once,
+ * top to bottom: the bits of cpu-ref (double sums in row order), and reads
+ * that stay sequential.  Splitting rows would need a different order. */
 scalar_status scalar__cpu_sum_rows(void *self, float *out, const float *x, int64_t n_rows,
                                    int64_t n_cols)
 {
     const scalar__cpu *s = self;
-    int64_t n_blocks = (n_cols + SUM_COL_BLOCK - 1) / SUM_COL_BLOCK;
-#pragma omp parallel for num_threads(s->n_threads) schedule(static) \
-    if (scalar__cpu_parallel(s, n_rows * n_cols) && n_blocks > 1)
-    for (int64_t blk = 0; blk < n_blocks; blk++) {
-        int64_t c0 = blk * SUM_COL_BLOCK, nc = min64(SUM_COL_BLOCK, n_cols - c0);
-        double acc[SUM_COL_BLOCK] = {0};
-        for (int64_t r = 0; r < n_rows; r++) {
-            const float *row = x + r * n_cols + c0;
-#pragma omp simd
+    int64_t n_par = scalar__cpu_parallel(s, n_rows * n_cols) ? s->n_threads : 1;
+    if (n_par > n_cols / SUM_MIN_COLS)
+        n_par = n_cols / SUM_MIN_COLS > 0 ? n_cols / SUM_MIN_COLS : 1;
+    int64_t width = (n_cols + n_par - 1) / n_par; /* columns per thread */
+#pragma omp parallel for num_threads(s->n_threads) schedule(static) if (n_par > 1)
+    for (int64_t part = 0; part < n_par; part++) {
+        int64_t p0 = part * width, p1 = min64(n_cols, p0 + width);
+        for (int64_t c0 = p0; c0 < p1; c0 += SUM_COL_BLOCK) {
+            int64_t nc = min64(SUM_COL_BLOCK, p1 - c0);
+            double acc[SUM_COL_BLOCK];
             for (int64_t j = 0; j < nc; j++)
-                acc[j] += row[j];
+                acc[j] = 0.0;
+            for (int64_t r = 0; r < n_rows; r++) {
+                const float *row = x + r * n_cols + c0;
+#pragma omp simd
+                for (int64_t j = 0; j < nc; j++)
+                    acc[j] += row[j];
+            }
+            for (int64_t j = 0; j < nc; j++)
+                out[c0 + j] = (float)(out[c0 + j] + acc[j]);
         }
-        for (int64_t j = 0; j < nc; j++)
-            out[c0 + j] = (float)(out[c0 + j] + acc[j]);
     }
     return SCALAR_OK;
 }
