@@ -36,6 +36,13 @@
 #include "simd.h"
 
 #define ATT_R 4
+/* Fully unrolled loops over the ATT_R rows, so that the accumulator arrays
+ * live in registers (GCC's -O2 would keep them in memory). */
+#if defined(__clang__)
+#define UNROLL_ROWS _Pragma("unroll")
+#else
+#define UNROLL_ROWS _Pragma("GCC unroll 8")
+#endif
 /* Largest head size and T * hs (floats of one transposed tile) for which the
  * direct path is used; wider heads go through BLIS, where GEMMs are big. */
 #define ATT_DIRECT_HS 64
@@ -88,16 +95,19 @@ static void rows_times_xt(float *dst, int64_t ld_dst, const float *const rows[AT
 {
     for (int64_t j = 0; j < kend; j += ATT_KB) {
         scalar__vf acc[ATT_R][2];
+        UNROLL_ROWS
         for (int r = 0; r < ATT_R; r++)
             acc[r][0] = acc[r][1] = vf_splat(0.0f);
         for (int64_t d = 0; d < hs; d++) {
             scalar__vf ka = vf_load(xt + d * Tp + j), kb = vf_load(xt + d * Tp + j + VF_LANES);
+            UNROLL_ROWS
             for (int r = 0; r < ATT_R; r++) {
                 scalar__vf qd = vf_splat(rows[r][d]);
-                acc[r][0] += qd * ka;
-                acc[r][1] += qd * kb;
+                acc[r][0] = vf_fma(qd, ka, acc[r][0]);
+                acc[r][1] = vf_fma(qd, kb, acc[r][1]);
             }
         }
+        UNROLL_ROWS
         for (int r = 0; r < ATT_R; r++) {
             vf_store(dst + r * ld_dst + j, alpha * acc[r][0]);
             vf_store(dst + r * ld_dst + j + VF_LANES, alpha * acc[r][1]);
@@ -113,15 +123,17 @@ static void weights_times_rows(float *const out_rows[ATT_R], int nr, const float
 {
     for (int64_t c = 0; c < hs; c += 2 * VF_LANES) {
         scalar__vf acc[ATT_R][2];
+        UNROLL_ROWS
         for (int r = 0; r < ATT_R; r++)
             acc[r][0] = acc[r][1] = vf_splat(0.0f);
         for (int64_t j = 0; j < kend; j++) {
             scalar__vf xa = load_cols(x + j * ld, c, hs);
             scalar__vf xb = load_cols(x + j * ld, c + VF_LANES, hs);
+            UNROLL_ROWS
             for (int r = 0; r < ATT_R; r++) {
                 scalar__vf wj = vf_splat(w[r][j]);
-                acc[r][0] += wj * xa;
-                acc[r][1] += wj * xb;
+                acc[r][0] = vf_fma(wj, xa, acc[r][0]);
+                acc[r][1] = vf_fma(wj, xb, acc[r][1]);
             }
         }
         for (int r = 0; r < nr; r++) {
@@ -142,6 +154,7 @@ static void scatter_to_keys(float *dx, int64_t ld, const float *const w[ATT_R], 
 {
     for (int64_t c = 0; c < hs; c += 2 * VF_LANES) {
         scalar__vf sa[ATT_R], sb[ATT_R];
+        UNROLL_ROWS
         for (int r = 0; r < ATT_R; r++) {
             sa[r] = load_cols(src[r], c, hs);
             sb[r] = load_cols(src[r], c + VF_LANES, hs);
@@ -149,10 +162,11 @@ static void scatter_to_keys(float *dx, int64_t ld, const float *const w[ATT_R], 
         for (int64_t j = j0; j < j1; j++) {
             float *row = dx + j * ld;
             scalar__vf a = load_cols(row, c, hs), b = load_cols(row, c + VF_LANES, hs);
+            UNROLL_ROWS
             for (int r = 0; r < ATT_R; r++) {
                 scalar__vf wj = vf_splat(w[r][j - w_off]);
-                a += wj * sa[r];
-                b += wj * sb[r];
+                a = vf_fma(wj, sa[r], a);
+                b = vf_fma(wj, sb[r], b);
             }
             store_cols(row, c, hs, a);
             store_cols(row, c + VF_LANES, hs, b);
@@ -176,6 +190,7 @@ void scalar__cpu_attention_head_forward(float *out, float *att, const float *q, 
         int64_t kend = t0 + nr; /* keys any of the rows sees */
         const float *q_rows[ATT_R], *w[ATT_R];
         float *out_rows[ATT_R];
+        UNROLL_ROWS
         for (int r = 0; r < ATT_R; r++) {
             int64_t t = t0 + (r < nr ? r : 0);
             q_rows[r] = q + t * ld;
@@ -214,6 +229,7 @@ void scalar__cpu_attention_head_backward(float *dq, float *dk, float *dv, const 
         int64_t kend = t0 + nr;
         const float *d_rows[ATT_R], *q_rows[ATT_R], *att_rows[ATT_R], *w[ATT_R];
         float *dq_rows[ATT_R];
+        UNROLL_ROWS
         for (int r = 0; r < ATT_R; r++) {
             int valid = r < nr;
             int64_t t = t0 + (valid ? r : 0);
@@ -224,6 +240,7 @@ void scalar__cpu_attention_head_backward(float *dq, float *dk, float *dv, const 
             dq_rows[r] = dq + t * ld;
         }
         rows_times_xt(dpre, Tp, d_rows, vt, Tp, hs, kend, 1.0f); /* datt */
+        UNROLL_ROWS
         for (int r = 0; r < ATT_R; r++) {
             float *row = dpre + r * Tp;
             int64_t n = r < nr ? t0 + r + 1 : 0; /* keys of this query */
@@ -231,7 +248,7 @@ void scalar__cpu_attention_head_backward(float *dq, float *dk, float *dv, const 
             scalar__vf vs = vf_splat(0.0f);
             int64_t j = 0;
             for (; j + VF_LANES <= n; j += VF_LANES)
-                vs += vf_load(a + j) * vf_load(row + j);
+                vs = vf_fma(vf_load(a + j), vf_load(row + j), vs);
             if (j < n)
                 vs += vf_load_part(a + j, n - j, 0.0f) * vf_load_part(row + j, n - j, 0.0f);
             float s = vf_hsum(vs);
@@ -248,6 +265,7 @@ void scalar__cpu_attention_head_backward(float *dq, float *dk, float *dv, const 
         scatter_to_keys(dv, ld, att_rows, 0, d_rows, hs, 0, t0);
         float diag[ATT_R][ATT_R];
         const float *diag_rows[ATT_R];
+        UNROLL_ROWS
         for (int r = 0; r < ATT_R; r++) {
             for (int c = 0; c < ATT_R; c++)
                 diag[r][c] = r < nr && c <= r && c < nr ? att_rows[r][t0 + c] : 0.0f;

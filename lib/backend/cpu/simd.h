@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 #if defined(__SSE2__)
-#include <immintrin.h> /* vf_sqrt only */
+#include <immintrin.h> /* vf_splat, vf_sqrt, vf_fma */
 #endif
 
 /* The widest vector the build targets natively: 8 lanes with AVX, else the
@@ -36,7 +36,11 @@ typedef int32_t scalar__vi __attribute__((vector_size(VF_BYTES)));
 
 static inline scalar__vf vf_splat(float c)
 {
+#if defined(__AVX__)
+    return (scalar__vf)_mm256_set1_ps(c); /* one vbroadcastss */
+#else
     return (scalar__vf){0} + c; /* a scalar operand is broadcast */
+#endif
 }
 
 /* Unaligned load and store (memcpy compiles to one or two movups). */
@@ -69,6 +73,18 @@ static inline void vf_store_part(float *p, scalar__vf v, int64_t n)
     vf_store(t, v);
     for (int64_t i = 0; i < n; i++)
         p[i] = t[i];
+}
+
+/* a * b + c, fused (one rounding) where the build targets FMA, else two
+ * operations.  Only for kernels whose contract allows either: those that
+ * must match cpu-ref bit for bit use plain * and +. */
+static inline scalar__vf vf_fma(scalar__vf a, scalar__vf b, scalar__vf c)
+{
+#if defined(__FMA__) && defined(__AVX__)
+    return (scalar__vf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+    return a * b + c;
+#endif
 }
 
 /* mask ? a : b, lane-wise; mask lanes are 0 or -1 (a vector comparison). */
