@@ -162,22 +162,24 @@ static inline scalar__vf vf_sqrt(scalar__vf x)
  * exp(x) for x in [VF_EXP_LO, VF_EXP_HI], Cephes' single-precision algorithm:
  * x = n ln2 + r with |r| <= ln2/2 (ln2 split in two so n*ln2 is exact), a
  * degree-6 polynomial for e^r, then 2^n put straight into the exponent bits.
- * Relative error <= 2 ulp.  The wrappers below add only the range handling
+ * Relative error <= 2 ulp.  The steps fuse where the build has FMA (vf_fma):
+ * its callers (softmax, GELU, cross-entropy) are tolerance-checked, not
+ * bit-exact, and any one build gives the same bits on every thread.  The wrappers below add only the range handling
  * their callers need: each select costs as much as a polynomial term.
  */
 static inline scalar__vf vf_exp_core(scalar__vf x)
 {
     /* round(x / ln2) by the 1.5 * 2^23 trick (round to nearest, ties even) */
     scalar__vf n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    scalar__vf r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
+    scalar__vf r = vf_fma(n, vf_splat(-0.693359375f), x);
+    r = vf_fma(n, vf_splat(2.12194440e-4f), r);
     scalar__vf p = vf_splat(1.9875691500e-4f);
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    scalar__vf e = p * r * r + r + 1.0f;
+    p = vf_fma(p, r, vf_splat(1.3981999507e-3f));
+    p = vf_fma(p, r, vf_splat(8.3334519073e-3f));
+    p = vf_fma(p, r, vf_splat(4.1665795894e-2f));
+    p = vf_fma(p, r, vf_splat(1.6666665459e-1f));
+    p = vf_fma(p, r, vf_splat(5.0000001201e-1f));
+    scalar__vf e = vf_fma(p * r, r, r) + 1.0f;
     scalar__vi n_int = __builtin_convertvector(n, scalar__vi); /* in [-126, 127] */
     return e * (scalar__vf)((n_int + 127) << 23);
 }
