@@ -32,7 +32,6 @@
  *   SCALAR_BENCH_WARMUP      untimed steps before them (default 1)
  *   SCALAR_BENCH_THREADS     largest thread count; 1 .. this are run (default 2)
  */
-#include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +43,8 @@
 
 #include "scalar/scalar.h"
 #include "scalar/sys/backend.h"
+
+#include "bench_peak.h"
 
 #define BATCH 128
 #define SEQ 128
@@ -122,44 +123,6 @@ static void print_machine(void)
         fclose(f);
 }
 
-/* Independent AVX2 FMA chains in registers: this machine's fp32 peak (as bench_sgemm). */
-__attribute__((target("avx2,fma"))) static double fma_chains(long iters)
-{
-    const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
-    __m256 a0 = _mm256_set1_ps(0.f), a1 = _mm256_set1_ps(1.f), a2 = _mm256_set1_ps(2.f),
-           a3 = _mm256_set1_ps(3.f), a4 = _mm256_set1_ps(4.f), a5 = _mm256_set1_ps(5.f),
-           a6 = _mm256_set1_ps(6.f), a7 = _mm256_set1_ps(7.f), a8 = _mm256_set1_ps(8.f),
-           a9 = _mm256_set1_ps(9.f);
-    for (long it = 0; it < iters; it++) {
-        a0 = _mm256_fmadd_ps(a0, x, y), a1 = _mm256_fmadd_ps(a1, x, y);
-        a2 = _mm256_fmadd_ps(a2, x, y), a3 = _mm256_fmadd_ps(a3, x, y);
-        a4 = _mm256_fmadd_ps(a4, x, y), a5 = _mm256_fmadd_ps(a5, x, y);
-        a6 = _mm256_fmadd_ps(a6, x, y), a7 = _mm256_fmadd_ps(a7, x, y);
-        a8 = _mm256_fmadd_ps(a8, x, y), a9 = _mm256_fmadd_ps(a9, x, y);
-    }
-    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-    s = _mm256_add_ps(s, _mm256_add_ps(a8, a9));
-    float out[8];
-    _mm256_storeu_ps(out, s);
-    return out[0];
-}
-
-static double measure_peak(int n_threads)
-{
-    const long iters = 20000000;
-    double best = 1e30, sink = 0.0;
-    for (int r = 0; r < 3; r++) {
-        double t0 = now();
-#pragma omp parallel num_threads(n_threads) reduction(+ : sink)
-        sink += fma_chains(iters);
-        double t = now() - t0;
-        best = t < best ? t : best;
-    }
-    if (sink == 42.0)
-        puts("");
-    return 2.0 * 8 * 10 * (double)iters * n_threads / best * 1e-9;
-}
 
 /* GFLOP/s of C[M,N] = A[M,K] B[K,N] through scalar_backend_sgemm, best of
  * GEMM_ROUNDS batches of ~BATCH_SECONDS each. */
@@ -905,7 +868,7 @@ int main(void)
            "of %d batches, GFLOP/s:", GEMM_M, GEMM_K, GEMM_N, GEMM_ROUNDS);
     for (int t = 1; t <= max_threads; t++)
         printf(" %.1f (%d thr)%s", sgemm[t], t, t < max_threads ? "," : "");
-    printf("; measured FMA peak:");
+    printf("; measured %s FMA peak:", peak_isa());
     for (int t = 1; t <= max_threads; t++)
         printf(" %.1f (%d thr)%s", peak[t], t, t < max_threads ? "," : "\n");
     printf("%3s  %-7s  %17s  %17s %8s %3s  %17s %8s %3s %5s %8s %7s %7s\n", "thr", "mode",

@@ -17,7 +17,6 @@
  * (the vtable adds no cost).
  * Exit status: 0 unless something fails; a missed ratio is printed loudly.
  */
-#include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +31,8 @@
 
 #include "scalar/scalar.h"
 #include "scalar/sys/backend.h"
+
+#include "bench_peak.h"
 
 #include "backend/cpu/cpu.h" /* scalar__cpu_blis_sgemm: the backend's call, for "direct" */
 
@@ -194,48 +195,6 @@ static scalar_status time_ref(scalar_backend *ref, const problem *p, double *gfl
     return st;
 }
 
-/* fp32 peak of this machine, measured: independent AVX2 FMA chains held in
- * registers (no memory traffic), one chain set per thread.  DESIGN.md's
- * 115 GFLOP/s per core assumed AVX-512, which this VM may not expose. */
-__attribute__((target("avx2,fma"))) static double fma_chains(long iters)
-{
-    /* Ten named accumulators: FMA latency 4 x 2 pipes needs at least 8 in
-     * flight, and names (not an array) keep them in registers. */
-    const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
-    __m256 a0 = _mm256_set1_ps(0.f), a1 = _mm256_set1_ps(1.f), a2 = _mm256_set1_ps(2.f),
-           a3 = _mm256_set1_ps(3.f), a4 = _mm256_set1_ps(4.f), a5 = _mm256_set1_ps(5.f),
-           a6 = _mm256_set1_ps(6.f), a7 = _mm256_set1_ps(7.f), a8 = _mm256_set1_ps(8.f),
-           a9 = _mm256_set1_ps(9.f);
-    for (long it = 0; it < iters; it++) {
-        a0 = _mm256_fmadd_ps(a0, x, y), a1 = _mm256_fmadd_ps(a1, x, y);
-        a2 = _mm256_fmadd_ps(a2, x, y), a3 = _mm256_fmadd_ps(a3, x, y);
-        a4 = _mm256_fmadd_ps(a4, x, y), a5 = _mm256_fmadd_ps(a5, x, y);
-        a6 = _mm256_fmadd_ps(a6, x, y), a7 = _mm256_fmadd_ps(a7, x, y);
-        a8 = _mm256_fmadd_ps(a8, x, y), a9 = _mm256_fmadd_ps(a9, x, y);
-    }
-    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-    s = _mm256_add_ps(s, _mm256_add_ps(a8, a9));
-    float out[8];
-    _mm256_storeu_ps(out, s);
-    return out[0];
-}
-
-static double measure_peak(int32_t n_threads)
-{
-    const long iters = 20000000;
-    double best = 1e30, sink = 0.0;
-    for (int r = 0; r < 3; r++) {
-        double t0 = now();
-#pragma omp parallel num_threads(n_threads) reduction(+ : sink)
-        sink += fma_chains(iters);
-        double t = now() - t0;
-        best = t < best ? t : best;
-    }
-    if (sink == 42.0)
-        puts("");
-    return 2.0 * 8 * 10 * (double)iters * n_threads / best * 1e-9;
-}
 
 /* Other processes on these 2 cores skew the 2-thread numbers most: say so. */
 static void print_load(void)
@@ -301,8 +260,8 @@ int main(void)
     printf("backend: %s\n", scalar_backend_describe(scalar_ctx_backend(ctx[1])));
     print_load();
     double peak[2] = {measure_peak(1), measure_peak(2)};
-    printf("%%peak: of this machine's measured fp32 FMA peak, %.1f GFLOP/s on 1 thread, %.1f on "
-           "2; cpu-ref: 1 thread, timed on a row slice\n", peak[0], peak[1]);
+    printf("%%peak: of this machine's measured fp32 FMA peak (%s), %.1f GFLOP/s on 1 thread, "
+           "%.1f on 2; cpu-ref: 1 thread, timed on a row slice\n", peak_isa(), peak[0], peak[1]);
     printf("direct: the backend's own BLIS call without the vtable (same context and path); "
            "BLIS: bli_sgemm_ex with BLIS's default context, packed path; BLISsup: the same on "
            "BLIS's small-matrix path (not used: out-of-bounds reads in 0.9.0)\n");

@@ -12,11 +12,13 @@
  *   scatter_add                bit-exact (copies and ordered float adds)
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "backend/cpu/cpu.h" /* the sgemm microkernels, tested directly */
 #include "check_backend.h"
 #include "suites.h"
 
@@ -555,11 +557,94 @@ START_TEST(test_zero_sizes_are_noops)
 }
 END_TEST
 
+/* ---- the cpu backend's own sgemm microkernels (lib/backend/cpu/cpu_gemm_ukr.c) ----
+ * Called directly, as BLIS calls them: packed A (k columns of MR), packed B
+ * (k rows of NR), zero-padded past m and n; every edge tile size, k across
+ * one KC block, beta 0 (C full of NaN, never read) and not, C stored by rows
+ * and by columns.  Cells of C outside the tile must survive.  Against a
+ * double-precision loop: |err| <= 1e-5 * (sum |a b| + |beta c|). */
+typedef void (*ukr_fn)(int64_t, int64_t, int64_t, const float *, const float *, const float *,
+                       const float *, float *, int64_t, int64_t);
+
+static void check_ukr(const char *name, ukr_fn fn, int64_t mr, int64_t nr, scalar__rng *rng)
+{
+    static const int64_t ks[] = {0, 1, 7, 256};
+    static const float betas[] = {0.0f, -0.5f};
+    int64_t ld = mr + nr + 3; /* C's outer stride, either storage */
+    for (int64_t m = 1; m <= mr; m += (m < 3 || m >= mr - 2) ? 1 : 5)
+        for (int64_t n = 1; n <= nr; n += (n < 3 || n >= nr - 2) ? 1 : 6)
+            for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+                for (int bi = 0; bi < 2; bi++)
+                    for (int by_cols = 0; by_cols < 2; by_cols++) {
+                        int64_t k = ks[ki];
+                        float alpha = 1.25f, beta = betas[bi];
+                        float *a = bt_floats(k * mr + 1), *b = bt_floats(k * nr + 1);
+                        float *c = bt_floats(ld * ld), *c0 = bt_floats(ld * ld);
+                        for (int64_t p = 0; p < k; p++) {
+                            for (int64_t i = 0; i < mr; i++)
+                                a[p * mr + i] = i < m ? scalar__rng_normal(rng) : 0.0f;
+                            for (int64_t j = 0; j < nr; j++)
+                                b[p * nr + j] = j < n ? scalar__rng_normal(rng) : 0.0f;
+                        }
+                        for (int64_t i = 0; i < ld * ld; i++)
+                            c[i] = 777.0f;
+                        int64_t rs = by_cols ? 1 : ld, cs = by_cols ? ld : 1;
+                        for (int64_t i = 0; i < m; i++)
+                            for (int64_t j = 0; j < n; j++)
+                                c[i * rs + j * cs] = beta == 0.0f ? NAN : scalar__rng_normal(rng);
+                        memcpy(c0, c, (size_t)(ld * ld) * sizeof(float));
+                        fn(m, n, k, &alpha, a, b, &beta, c, rs, cs);
+                        for (int64_t i = 0; i < ld * ld; i++) {
+                            int64_t r = by_cols ? i % ld : i / ld, col = by_cols ? i / ld : i % ld;
+                            if (r < m && col < n) {
+                                double dot = 0.0, mag = 0.0;
+                                for (int64_t p = 0; p < k; p++) {
+                                    dot += (double)a[p * mr + r] * b[p * nr + col];
+                                    mag += fabs((double)a[p * mr + r] * b[p * nr + col]);
+                                }
+                                double want = alpha * dot, c_old = c0[i];
+                                if (beta != 0.0f)
+                                    want += beta * c_old;
+                                mag = fabs(alpha) * mag + (beta != 0.0f ? fabs(beta * c_old) : 0.0);
+                                ck_assert_msg(fabs(c[i] - want) <= 1e-5 * mag + 1e-30,
+                                              "%s m=%lld n=%lld k=%lld beta=%g %s: C[%lld,%lld] = "
+                                              "%.9g, want %.9g", name, (long long)m, (long long)n,
+                                              (long long)k, (double)beta, by_cols ? "cols" : "rows",
+                                              (long long)r, (long long)col, (double)c[i], want);
+                            } else {
+                                ck_assert_msg(c[i] == 777.0f, "%s wrote outside its %lldx%lld tile",
+                                              name, (long long)m, (long long)n);
+                            }
+                        }
+                        free(a);
+                        free(b);
+                        free(c);
+                        free(c0);
+                    }
+}
+
+START_TEST(test_cpu_sgemm_microkernels)
+{
+    scalar__rng rng;
+    scalar__rng_init(&rng, 31, 0);
+    if (!scalar__cpu_sgemm_ukr_available()) {
+        printf("test_cpu_sgemm_microkernels: skipped, this build has no AVX2+FMA kernel\n");
+        return;
+    }
+    check_ukr("avx2 6x16", scalar__cpu_sgemm_ukr_6x16, 6, 16, &rng);
+    if (scalar__cpu_sgemm_ukr512_available())
+        check_ukr("avx512 24x16", scalar__cpu_sgemm_ukr_24x16, 24, 16, &rng);
+    else
+        printf("test_cpu_sgemm_microkernels: the AVX-512 kernel skipped (no AVX-512 here)\n");
+}
+END_TEST
+
 TCase *bt_conformance_tcase(void)
 {
     TCase *tc = tcase_create("conformance");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_conformance_sgemm);
+    tcase_add_test(tc, test_cpu_sgemm_microkernels);
     tcase_add_test(tc, test_sgemm_operand_ending_at_protected_page);
     tcase_add_test(tc, test_conformance_bias_gelu);
     tcase_add_test(tc, test_conformance_layernorm);

@@ -9,9 +9,11 @@
  * Where BLIS does not recognise the CPU and runs its portable "generic"
  * microkernels (BLIS 0.9.0 on anything newer than Zen 3, e.g. Zen 5), and the
  * build targets AVX2 + FMA, GEMMs get a copy of BLIS's context holding our
- * 6 x 16 AVX2 microkernel (cpu_gemm_ukr.c): BLIS's own blocking, packing and
- * threading around a kernel 3x faster than its generic one.  `scalar info`
- * says which; SCALAR_BLIS_OWN_KERNELS=1 in the environment turns it off.
+ * microkernel (cpu_gemm_ukr.c: AVX-512 24 x 16 where the CPU has it, else
+ * AVX2 6 x 16): BLIS's own blocking, packing and threading around a kernel
+ * 3-5x faster than its generic one.  `scalar info` says which;
+ * SCALAR_BLIS_OWN_KERNELS=1 in the environment keeps BLIS's kernels,
+ * SCALAR_CPU_NO_AVX512=1 picks the AVX2 kernel.
  * The other kernels are OpenMP loops in cpu_dense.c, cpu_rows.c,
  * cpu_attention.c, cpu_model.c and cpu_train.c.
  *
@@ -44,8 +46,8 @@ _Static_assert(sizeof(dim_t) >= sizeof(int64_t) && sizeof(inc_t) >= sizeof(int64
 
 /* ---- our microkernel in a BLIS context, where BLIS runs "generic" ---- */
 
-/* The kernel with BLIS 0.9's gemm microkernel signature (bli_l3_ukr_prot.h). */
-static void sgemm_ukr_blis(dim_t m, dim_t n, dim_t k, float *restrict alpha, float *restrict a,
+/* The kernels with BLIS 0.9's gemm microkernel signature (bli_l3_ukr_prot.h). */
+static void sgemm_ukr_avx2(dim_t m, dim_t n, dim_t k, float *restrict alpha, float *restrict a,
                            float *restrict b, float *restrict beta, float *restrict c, inc_t rs_c,
                            inc_t cs_c, auxinfo_t *restrict data, cntx_t *restrict cntx)
 {
@@ -53,18 +55,41 @@ static void sgemm_ukr_blis(dim_t m, dim_t n, dim_t k, float *restrict alpha, flo
     scalar__cpu_sgemm_ukr_6x16(m, n, k, alpha, a, b, beta, c, rs_c, cs_c);
 }
 
-static cntx_t ukr_cntx;         /* BLIS's generic context with our sgemm kernel */
-static const cntx_t *ukr_ready; /* &ukr_cntx once set up, NULL when not used */
+static void sgemm_ukr_avx512(dim_t m, dim_t n, dim_t k, float *restrict alpha, float *restrict a,
+                             float *restrict b, float *restrict beta, float *restrict c,
+                             inc_t rs_c, inc_t cs_c, auxinfo_t *restrict data,
+                             cntx_t *restrict cntx)
+{
+    (void)data, (void)cntx;
+    scalar__cpu_sgemm_ukr_24x16(m, n, k, alpha, a, b, beta, c, rs_c, cs_c);
+}
+
+typedef void (*sgemm_ukr_fn)(dim_t, dim_t, dim_t, float *restrict, float *restrict,
+                             float *restrict, float *restrict, float *restrict, inc_t, inc_t,
+                             auxinfo_t *restrict, cntx_t *restrict);
+
+/* A kernel and its float block sizes.  Cache blocks: a KC x NR micro-panel
+ * of B (16 KiB) stays in L1, an MC x KC block of A (~170 KiB) in L2, as in
+ * BLIS's own Haswell (6 x 16: MC 168, KC 256, NC 4080) configuration. */
+typedef struct ukr_config {
+    const char *name;
+    sgemm_ukr_fn fn;
+    dim_t mr, nr, mc, kc, nc;
+} ukr_config;
+
+static const ukr_config ukr_avx2 = {"avx2 6x16", sgemm_ukr_avx2, 6, 16, 168, 256, 4080};
+static const ukr_config ukr_avx512 = {"avx512 24x16", sgemm_ukr_avx512, 24, 16, 168, 256, 4080};
+
+static cntx_t ukr_cntx;             /* BLIS's generic context with our sgemm kernel */
+static const cntx_t *ukr_ready;     /* &ukr_cntx once set up, NULL when not used */
+static const ukr_config *ukr_chosen; /* which kernel */
 static pthread_once_t ukr_once = PTHREAD_ONCE_INIT;
 
-/* Float block sizes of the kernel: MR x NR = 6 x 16, and the cache blocks of
- * BLIS's own 6 x 16 Haswell kernel (MC 168, KC 256, NC 4080: an A block of
- * 168 KiB in L2, a B micro-panel of 16 KiB in L1). */
-static void set_float_blksz(bszid_t id, dim_t def, dim_t max)
+static void set_float_blksz(bszid_t id, dim_t value)
 {
     blksz_t *bs = bli_cntx_get_blksz(id, &ukr_cntx);
-    bli_blksz_set_def(def, BLIS_FLOAT, bs);
-    bli_blksz_set_max(max, BLIS_FLOAT, bs);
+    bli_blksz_set_def(value, BLIS_FLOAT, bs);
+    bli_blksz_set_max(value, BLIS_FLOAT, bs);
 }
 
 static void ukr_setup(void)
@@ -72,12 +97,15 @@ static void ukr_setup(void)
     if (!scalar__cpu_sgemm_ukr_available() || getenv("SCALAR_BLIS_OWN_KERNELS") ||
         bli_arch_query_id() != BLIS_ARCH_GENERIC)
         return;
+    const ukr_config *u = scalar__cpu_sgemm_ukr512_available() && !getenv("SCALAR_CPU_NO_AVX512")
+                              ? &ukr_avx512
+                              : &ukr_avx2;
     ukr_cntx = *bli_gks_query_cntx(); /* a plain struct: values, no pointers to its own fields */
-    set_float_blksz(BLIS_MR, 6, 6);
-    set_float_blksz(BLIS_NR, 16, 16);
-    set_float_blksz(BLIS_MC, 168, 168);
-    set_float_blksz(BLIS_KC, 256, 256);
-    set_float_blksz(BLIS_NC, 4080, 4080);
+    set_float_blksz(BLIS_MR, u->mr);
+    set_float_blksz(BLIS_NR, u->nr);
+    set_float_blksz(BLIS_MC, u->mc / u->mr * u->mr);
+    set_float_blksz(BLIS_KC, u->kc);
+    set_float_blksz(BLIS_NC, u->nc / u->nr * u->nr);
     blksz_t bs[5];
     bszid_t ids[5] = {BLIS_NC, BLIS_KC, BLIS_MC, BLIS_NR, BLIS_MR};
     for (int i = 0; i < 5; i++)
@@ -85,15 +113,14 @@ static void ukr_setup(void)
     bli_cntx_set_blkszs(BLIS_NAT, 5, BLIS_NC, &bs[0], BLIS_NR, BLIS_KC, &bs[1], BLIS_KR, BLIS_MC,
                         &bs[2], BLIS_MR, BLIS_NR, &bs[3], BLIS_NR, BLIS_MR, &bs[4], BLIS_MR,
                         &ukr_cntx);
-    /* row-preferential: the kernel stores rows of C; BLIS transposes the
-     * problem when that suits C's storage better */
     void_fp ukr; /* BLIS 0.9 stores kernels as void *: ISO C has no cast for that */
-    void (*fn)(dim_t, dim_t, dim_t, float *restrict, float *restrict, float *restrict,
-               float *restrict, float *restrict, inc_t, inc_t, auxinfo_t *restrict,
-               cntx_t *restrict) = sgemm_ukr_blis;
+    sgemm_ukr_fn fn = u->fn;
     _Static_assert(sizeof ukr == sizeof fn, "BLIS's void_fp holds a function pointer");
     memcpy(&ukr, &fn, sizeof ukr);
+    /* row-preferential: the kernels store rows of C; BLIS transposes the
+     * problem when that suits C's storage better */
     bli_cntx_set_l3_nat_ukrs(1, BLIS_GEMM_UKR, BLIS_FLOAT, ukr, TRUE, &ukr_cntx);
+    ukr_chosen = u;
     ukr_ready = &ukr_cntx;
 }
 
@@ -106,7 +133,7 @@ static cntx_t *sgemm_cntx(void)
 
 const char *scalar__cpu_sgemm_kernel(void)
 {
-    return sgemm_cntx() ? "libscalar avx2 6x16" : "BLIS";
+    return sgemm_cntx() ? ukr_chosen->name : "BLIS";
 }
 
 static const char *blis_threading(void)
@@ -128,9 +155,10 @@ static scalar_status cpu_create(void **out_self, scalar_ctx *ctx, const char *pa
     s->n_threads = scalar_ctx_n_threads(ctx);
     if (s->n_threads < 1)
         s->n_threads = 1;
-    snprintf(s->description, sizeof s->description, "BLIS %s (%s%s, %s), %d thread%s",
+    snprintf(s->description, sizeof s->description, "BLIS %s (%s%s%s, %s), %d thread%s",
              bli_info_get_version_str(), bli_arch_string(bli_arch_query_id()),
-             sgemm_cntx() ? " + libscalar avx2 sgemm kernel" : "", blis_threading(),
+             sgemm_cntx() ? " + libscalar sgemm kernel " : "",
+             sgemm_cntx() ? scalar__cpu_sgemm_kernel() : "", blis_threading(),
              (int)s->n_threads, s->n_threads == 1 ? "" : "s");
     *out_self = s;
     return SCALAR_OK;

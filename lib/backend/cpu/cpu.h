@@ -63,7 +63,11 @@ void scalar__cpu_blis_sgemm(int32_t n_threads, int32_t trans_a, int32_t trans_b,
 void scalar__cpu_sgemm_ukr_6x16(int64_t m, int64_t n, int64_t k, const float *alpha,
                                 const float *a, const float *b, const float *beta, float *c,
                                 int64_t rs_c, int64_t cs_c);
+void scalar__cpu_sgemm_ukr_24x16(int64_t m, int64_t n, int64_t k, const float *alpha,
+                                 const float *a, const float *b, const float *beta, float *c,
+                                 int64_t rs_c, int64_t cs_c);
 int scalar__cpu_sgemm_ukr_available(void);
+int scalar__cpu_sgemm_ukr512_available(void);
 const char *scalar__cpu_sgemm_kernel(void);
 
 /* One row of softmax (cpu_dense.c): y = softmax(x), n > 0, y may be x. */

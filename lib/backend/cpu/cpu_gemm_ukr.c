@@ -94,9 +94,67 @@ void scalar__cpu_sgemm_ukr_6x16(int64_t m, int64_t n, int64_t k, const float *al
                   _mm256_mul_ps(va, rows[i][1]), *beta);
 }
 
+/* ---- AVX-512: 24 x 16, where the CPU has it (picked at run time) ----
+ * One zmm of B per k step, 24 accumulators (one per row), A's elements as
+ * embedded broadcasts of the FMAs: 24 FMAs and 25 loads per step, 26 of the
+ * 32 zmm registers.  Edge tiles store through a lane mask. */
+#define UKR512_MR 24
+#define UKR512_NR 16
+
+__attribute__((target("avx512f"))) void
+scalar__cpu_sgemm_ukr_24x16(int64_t m, int64_t n, int64_t k, const float *alpha, const float *a,
+                            const float *b, const float *beta, float *c, int64_t rs_c,
+                            int64_t cs_c)
+{
+    __m512 acc[UKR512_MR];
+    for (int i = 0; i < UKR512_MR; i++)
+        acc[i] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        __m512 bp = _mm512_loadu_ps(b);
+#if defined(__clang__)
+#pragma unroll
+#else
+#pragma GCC unroll 24
+#endif
+        for (int i = 0; i < UKR512_MR; i++)
+            acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), bp, acc[i]);
+        a += UKR512_MR;
+        b += UKR512_NR;
+    }
+    __m512 va = _mm512_set1_ps(*alpha), vb = _mm512_set1_ps(*beta);
+    int full = n == UKR512_NR;
+    __mmask16 mask = (__mmask16)((1u << n) - 1u);
+    for (int64_t i = 0; i < m; i++) {
+        __m512 r = _mm512_mul_ps(va, acc[i]);
+        float *ci = c + i * rs_c;
+        if (cs_c == 1) {
+            if (*beta != 0.0f)
+                r = _mm512_fmadd_ps(vb, full ? _mm512_loadu_ps(ci) : _mm512_maskz_loadu_ps(mask, ci),
+                                    r);
+            if (full)
+                _mm512_storeu_ps(ci, r);
+            else
+                _mm512_mask_storeu_ps(ci, mask, r);
+        } else {
+            float t[UKR512_NR];
+            _mm512_storeu_ps(t, r);
+            for (int64_t j = 0; j < n; j++) {
+                float *cj = ci + j * cs_c;
+                *cj = *beta != 0.0f ? *beta * *cj + t[j] : t[j];
+            }
+        }
+    }
+}
+
 int scalar__cpu_sgemm_ukr_available(void)
 {
     return 1;
+}
+
+int scalar__cpu_sgemm_ukr512_available(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
 }
 
 #else /* no AVX2 + FMA in this build: BLIS keeps its own kernels */
@@ -109,7 +167,20 @@ void scalar__cpu_sgemm_ukr_6x16(int64_t m, int64_t n, int64_t k, const float *al
     (void)cs_c;
 }
 
+void scalar__cpu_sgemm_ukr_24x16(int64_t m, int64_t n, int64_t k, const float *alpha,
+                                 const float *a, const float *b, const float *beta, float *c,
+                                 int64_t rs_c, int64_t cs_c)
+{
+    (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)b, (void)beta, (void)c, (void)rs_c;
+    (void)cs_c;
+}
+
 int scalar__cpu_sgemm_ukr_available(void)
+{
+    return 0;
+}
+
+int scalar__cpu_sgemm_ukr512_available(void)
 {
     return 0;
 }
