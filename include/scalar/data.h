@@ -44,7 +44,7 @@ SCALAR_BEGIN_DECL
  * @brief The run-time twin of ::SCALAR_ASCII_VOCAB_SIZE.
  * @return 128.
  * @note Thread-safe.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API int32_t scalar_ascii_vocab_size(void);
 
@@ -59,7 +59,7 @@ SCALAR_API int32_t scalar_ascii_vocab_size(void);
  * @param[out] out_ids [n] ids, caller-owned.
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL @p text or @p out_ids with @p n > 0).
  * @note Thread-safe.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_ascii_encode(const char *text, size_t n, int32_t *out_ids);
 
@@ -74,7 +74,7 @@ SCALAR_API scalar_status scalar_ascii_encode(const char *text, size_t n, int32_t
  *         [0, 128), the message naming its index and value);
  *         ::SCALAR_E_BUFSIZE (@p out_size < n + 1; nothing written).
  * @note Thread-safe.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_ascii_decode(const int32_t *ids, size_t n, char *out,
                                              size_t out_size);
@@ -115,7 +115,7 @@ typedef struct scalar_dataset scalar_dataset;
  * Fill with scalar_dataset_options_init(), then change fields.  Fields are
  * ordered largest first and the struct has no padding; new fields are only
  * appended.
- * @since 0.1
+ * @since 0.2
  */
 typedef struct scalar_dataset_options {
     size_t struct_size;     /**< Set by scalar_dataset_options_init(). */
@@ -133,7 +133,7 @@ typedef struct scalar_dataset_options {
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG if @p options is NULL or
  *         @p struct_size is smaller than the first version of the struct.
  * @note Thread-safe.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_dataset_options_init(scalar_dataset_options *options,
                                                      size_t struct_size);
@@ -141,7 +141,7 @@ SCALAR_API scalar_status scalar_dataset_options_init(scalar_dataset_options *opt
 /**
  * @brief The library's `sizeof(scalar_dataset_options)`.
  * @return the size in bytes.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API size_t scalar_dataset_options_size(void);
 
@@ -168,7 +168,7 @@ SCALAR_API size_t scalar_dataset_options_size(void);
  *         1-D uint16 or int32 array, `.bin` of odd length, a negative id or
  *         one >= `vocab`, named by index and value); ::SCALAR_E_NOMEM.
  * @note Thread-safe.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_dataset_load(scalar_dataset **out, scalar_ctx *ctx,
                                              const char *path,
@@ -189,7 +189,7 @@ SCALAR_API scalar_status scalar_dataset_load(scalar_dataset **out, scalar_ctx *c
  * @return as scalar_dataset_load(); ::SCALAR_E_INVALID_ARG also for
  *         @p n_paths 0 or a NULL entry.
  * @note Thread-safe.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_dataset_load_files(scalar_dataset **out, scalar_ctx *ctx,
                                                    const char *const *paths, size_t n_paths,
@@ -209,7 +209,7 @@ SCALAR_API scalar_status scalar_dataset_load_files(scalar_dataset **out, scalar_
  *         options, an id out of range named by index and value);
  *         ::SCALAR_E_VERSION; ::SCALAR_E_NOMEM.
  * @note Thread-safe.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_dataset_create_from_ids(scalar_dataset **out, scalar_ctx *ctx,
                                                         const int32_t *ids, size_t n,
@@ -228,7 +228,7 @@ SCALAR_API scalar_status scalar_dataset_create_from_ids(scalar_dataset **out, sc
  * @param[in]  options copied; NULL means all defaults.
  * @return as scalar_dataset_create_from_ids().
  * @note Thread-safe.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_dataset_create_from_text(scalar_dataset **out, scalar_ctx *ctx,
                                                          const char *text, size_t n,
@@ -238,7 +238,7 @@ SCALAR_API scalar_status scalar_dataset_create_from_text(scalar_dataset **out, s
  * @brief Free a dataset; NULL does nothing.
  * @param[in] dataset owned; invalid after the call.
  * @note Thread-safe against other objects of the same context.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API void scalar_dataset_free(scalar_dataset *dataset);
 
@@ -249,7 +249,7 @@ SCALAR_API void scalar_dataset_free(scalar_dataset *dataset);
  * @param[in]  split   a SCALAR_SPLIT_* value.
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL argument, unknown split).
  * @note Thread-safe.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_dataset_n_tokens(const scalar_dataset *dataset, int32_t split,
                                                  int64_t *out);
@@ -260,7 +260,7 @@ SCALAR_API scalar_status scalar_dataset_n_tokens(const scalar_dataset *dataset, 
  * @param[out] out     receives the size.
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG.
  * @note Thread-safe.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_dataset_vocab_size(const scalar_dataset *dataset, int32_t *out);
 
@@ -274,7 +274,7 @@ SCALAR_API scalar_status scalar_dataset_vocab_size(const scalar_dataset *dataset
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL argument, unknown split,
  *         range outside the split).
  * @note Thread-safe.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_dataset_tokens(const scalar_dataset *dataset, int32_t split,
                                                int64_t offset, int64_t n, int32_t *out);
@@ -300,7 +300,7 @@ SCALAR_API scalar_status scalar_dataset_tokens(const scalar_dataset *dataset, in
  *         B or T < 1, negative cursor); ::SCALAR_E_SHAPE (the split holds
  *         fewer than B*T + 1 tokens).
  * @note Thread-safe (the cursor and buffers are the caller's).
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_dataset_batch(const scalar_dataset *dataset, int32_t split,
                                               int64_t *cursor, int64_t B, int64_t T,
@@ -326,7 +326,7 @@ SCALAR_API scalar_status scalar_dataset_batch(const scalar_dataset *dataset, int
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL argument, unknown split,
  *         B or T < 1); ::SCALAR_E_SHAPE (the split holds fewer than T + 1 tokens).
  * @note Thread-safe.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_dataset_batch_random(const scalar_dataset *dataset,
                                                      int32_t split, uint64_t seed,

@@ -158,37 +158,37 @@ typedef struct scalar_backend_ops {
     /* slots above: abi 1, version 1 = 192 bytes on LP64 (SCALAR_BACKEND_OPS_V1_SIZE) */
 
     /* ---- kernels for the GPT-2 model layer (optional: NULL falls back to cpu-ref) ---- */
-    /** See scalar_backend_attention_forward(). @since 0.1 */
+    /** See scalar_backend_attention_forward(). @since 0.2 */
     scalar_status (*attention_forward)(void *self, float *out, float *att, const float *qkv,
                                        int64_t B, int64_t T, int64_t C, int64_t n_head);
-    /** See scalar_backend_attention_backward(). @since 0.1 */
+    /** See scalar_backend_attention_backward(). @since 0.2 */
     scalar_status (*attention_backward)(void *self, float *d_qkv, const float *d_out,
                                         const float *qkv, const float *att, int64_t B, int64_t T,
                                         int64_t C, int64_t n_head);
-    /** See scalar_backend_embedding_forward(). @since 0.1 */
+    /** See scalar_backend_embedding_forward(). @since 0.2 */
     scalar_status (*embedding_forward)(void *self, float *out, const int32_t *ids,
                                        const float *wte, const float *wpe, int64_t B, int64_t T,
                                        int64_t C, int64_t vocab, int64_t n_pos);
-    /** See scalar_backend_embedding_backward(). @since 0.1 */
+    /** See scalar_backend_embedding_backward(). @since 0.2 */
     scalar_status (*embedding_backward)(void *self, float *d_wte, float *d_wpe,
                                         const float *d_out, const int32_t *ids, int64_t B,
                                         int64_t T, int64_t C, int64_t vocab, int64_t n_pos);
-    /** See scalar_backend_cross_entropy_forward(). @since 0.1 */
+    /** See scalar_backend_cross_entropy_forward(). @since 0.2 */
     scalar_status (*cross_entropy_forward)(void *self, float *losses, const float *logits,
                                            int64_t ld, const int32_t *targets, int64_t n,
                                            int64_t vocab);
-    /** See scalar_backend_cross_entropy_backward(). @since 0.1 */
+    /** See scalar_backend_cross_entropy_backward(). @since 0.2 */
     scalar_status (*cross_entropy_backward)(void *self, float *d_logits, const float *logits,
                                             int64_t ld, const int32_t *targets,
                                             const float *d_losses, int64_t n, int64_t vocab);
-    /** See scalar_backend_sum_rows(). @since 0.1 */
+    /** See scalar_backend_sum_rows(). @since 0.2 */
     scalar_status (*sum_rows)(void *self, float *out, const float *x, int64_t n_rows,
                               int64_t n_cols);
-    /** See scalar_backend_add(). @since 0.1 */
+    /** See scalar_backend_add(). @since 0.2 */
     scalar_status (*add)(void *self, float *out, const float *a, const float *b, int64_t n);
-    /** See scalar_backend_sumsq(). @since 0.1 */
+    /** See scalar_backend_sumsq(). @since 0.2 */
     scalar_status (*sumsq)(void *self, double *out, const float *x, int64_t n);
-    /** See scalar_backend_adamw(). @since 0.1 */
+    /** See scalar_backend_adamw(). @since 0.2 */
     scalar_status (*adamw)(void *self, float *param, const float *grad, float *m, float *v,
                            int64_t n, float lr, float beta1, float beta2, float eps,
                            float weight_decay, float grad_scale, int64_t step);
@@ -549,7 +549,7 @@ SCALAR_API scalar_status scalar_backend_scatter_add_rows(scalar_backend *backend
  *         non-zero sizes, negative size, n_head < 1, C not a multiple of
  *         n_head, sizes beyond the address space); ::SCALAR_E_BACKEND.
  * @note One thread at a time per output buffer.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_backend_attention_forward(scalar_backend *backend, float *out,
                                                           float *att, const float *qkv, int64_t B,
@@ -577,7 +577,7 @@ SCALAR_API scalar_status scalar_backend_attention_forward(scalar_backend *backen
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (as the forward);
  *         ::SCALAR_E_BACKEND.
  * @note One thread at a time per output buffer.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_backend_attention_backward(scalar_backend *backend, float *d_qkv,
                                                            const float *d_out, const float *qkv,
@@ -602,7 +602,7 @@ SCALAR_API scalar_status scalar_backend_attention_backward(scalar_backend *backe
  *         non-zero sizes, negative size, T > n_pos, an id out of range, sizes
  *         beyond the address space); ::SCALAR_E_BACKEND.
  * @note One thread at a time per output buffer.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_backend_embedding_forward(scalar_backend *backend, float *out,
                                                           const int32_t *ids, const float *wte,
@@ -630,7 +630,7 @@ SCALAR_API scalar_status scalar_backend_embedding_forward(scalar_backend *backen
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (as the forward);
  *         ::SCALAR_E_BACKEND.
  * @note One thread at a time per output buffer.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_backend_embedding_backward(scalar_backend *backend, float *d_wte,
                                                            float *d_wpe, const float *d_out,
@@ -658,7 +658,7 @@ SCALAR_API scalar_status scalar_backend_embedding_backward(scalar_backend *backe
  *         beyond the address space); ::SCALAR_E_SHAPE (ld < vocab);
  *         ::SCALAR_E_BACKEND.
  * @note One thread at a time per output buffer.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_backend_cross_entropy_forward(scalar_backend *backend,
                                                               float *losses, const float *logits,
@@ -684,7 +684,7 @@ SCALAR_API scalar_status scalar_backend_cross_entropy_forward(scalar_backend *ba
  *         @p d_logits overlapping @p logits); ::SCALAR_E_SHAPE (ld < vocab);
  *         ::SCALAR_E_BACKEND.
  * @note One thread at a time per output buffer.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_backend_cross_entropy_backward(
     scalar_backend *backend, float *d_logits, const float *logits, int64_t ld,
@@ -703,7 +703,7 @@ SCALAR_API scalar_status scalar_backend_cross_entropy_backward(
  * @param[in]     n_cols  columns.
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_BACKEND.
  * @note One thread at a time per output buffer.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_backend_sum_rows(scalar_backend *backend, float *out,
                                                  const float *x, int64_t n_rows, int64_t n_cols);
@@ -717,7 +717,7 @@ SCALAR_API scalar_status scalar_backend_sum_rows(scalar_backend *backend, float 
  * @param[in]  n       elements.
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_BACKEND.
  * @note One thread at a time per output buffer.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_backend_add(scalar_backend *backend, float *out, const float *a,
                                             const float *b, int64_t n);
@@ -736,7 +736,7 @@ SCALAR_API scalar_status scalar_backend_add(scalar_backend *backend, float *out,
  * @param[in]  n       elements.
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_BACKEND.
  * @note One thread at a time per output buffer.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_backend_sumsq(scalar_backend *backend, double *out,
                                               const float *x, int64_t n);
@@ -772,7 +772,7 @@ SCALAR_API scalar_status scalar_backend_sumsq(scalar_backend *backend, double *o
  *         n > 0, negative n, a hyper-parameter out of range, step < 1);
  *         ::SCALAR_E_BACKEND.
  * @note One thread at a time per parameter buffer.
- * @since 0.1
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_backend_adamw(scalar_backend *backend, float *param,
                                               const float *grad, float *m, float *v, int64_t n,
