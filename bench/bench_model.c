@@ -864,6 +864,14 @@ int main(void)
                    theirs[t].version, theirs[t].blas,
                    strstr(theirs[t].blas, "blis") ? " (BLIS)" : "  <-- NOT BLIS");
     }
+    {
+        scalar_ctx *ctx = make_ctx("cpu", 1);
+        if (ctx)
+            printf("GEMM kernels: libscalar's cpu backend: %s; PyTorch: the same libblis through "
+                   "libblas.so.3, with BLIS's own kernels (the sub-configuration named first)\n",
+                   scalar_backend_describe(scalar_ctx_backend(ctx)));
+        scalar_ctx_free(ctx);
+    }
     printf("sgemm %dx%dx%d (m x k x n, the MLP up-projection) through scalar_backend_sgemm, best "
            "of %d batches, GFLOP/s:", GEMM_M, GEMM_K, GEMM_N, GEMM_ROUNDS);
     for (int t = 1; t <= max_threads; t++)

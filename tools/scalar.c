@@ -41,8 +41,8 @@ static void print_main_help(FILE *f)
                "  --version       print the version and exit\n"
                "\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
-    fprintf(f, "  %-10s %s\n", "help", "show help for a command: scalar help COMMAND");
+        fprintf(f, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f, "  %-12s %s\n", "help", "show help for a command: scalar help COMMAND");
     fprintf(f, "\nexit status: 0 success, 1 failure, 2 usage error.\n");
 }
 
