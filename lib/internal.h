@@ -164,5 +164,9 @@ scalar_status scalar__atomic_open(scalar__atomic_file *af, scalar_ctx *ctx, cons
 scalar_status scalar__atomic_write(scalar__atomic_file *af, const void *data, size_t size);
 scalar_status scalar__atomic_commit(scalar__atomic_file *af);
 void scalar__atomic_abort(scalar__atomic_file *af);
+/* 1 if `path` is a folder. */
+int scalar__is_dir(const char *path);
+/* Create the folder `dir` (its parent must exist); an existing folder is fine. */
+scalar_status scalar__make_dir(const char *dir, const char *caller);
 
 #endif /* SCALAR_INTERNAL_H */

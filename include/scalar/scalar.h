@@ -15,5 +15,6 @@
 #include "io.h"
 #include "data.h"
 #include "model.h"
+#include "sae.h"
 
 #endif /* SCALAR_SCALAR_H */

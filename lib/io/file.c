@@ -155,3 +155,17 @@ void scalar__atomic_abort(scalar__atomic_file *af)
     }
     atomic_release(af);
 }
+
+int scalar__is_dir(const char *path)
+{
+    struct stat s;
+    return stat(path, &s) == 0 && S_ISDIR(s.st_mode);
+}
+
+scalar_status scalar__make_dir(const char *dir, const char *caller)
+{
+    if (mkdir(dir, 0777) == 0 || (errno == EEXIST && scalar__is_dir(dir)))
+        return SCALAR_OK;
+    return scalar__error_set(SCALAR_E_IO, "%s: cannot create folder %s: %s", caller, dir,
+                             errno == EEXIST ? "a file of that name exists" : strerror(errno));
+}

@@ -238,3 +238,18 @@ scalar_status scalar__json_bool(int *out, const scalar__json *json, const char *
     *out = cJSON_IsTrue(v) ? 1 : 0;
     return SCALAR_OK;
 }
+
+scalar_status scalar__write_json_text(scalar_ctx *ctx, const char *path, const char *text,
+                                      const char *caller)
+{
+    scalar__atomic_file af;
+    SCALAR_TRY(scalar__atomic_open(&af, ctx, path, caller));
+    scalar_status st = scalar__atomic_write(&af, text, strlen(text));
+    if (st == SCALAR_OK)
+        st = scalar__atomic_write(&af, "\n", 1);
+    if (st != SCALAR_OK) {
+        scalar__atomic_abort(&af);
+        return st;
+    }
+    return scalar__atomic_commit(&af);
+}

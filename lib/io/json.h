@@ -49,4 +49,8 @@ scalar_status scalar__json_string(const char **out, const scalar__json *json, co
 scalar_status scalar__json_bool(int *out, const scalar__json *json, const char *path,
                                 int required, int dflt);
 
+/* Write `text` (cJSON_Print output) and a newline to `path` atomically. */
+scalar_status scalar__write_json_text(scalar_ctx *ctx, const char *path, const char *text,
+                                      const char *caller);
+
 #endif

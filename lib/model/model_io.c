@@ -19,12 +19,6 @@
 
 #define PATH_MAX_LEN 4096
 
-static int is_dir(const char *path)
-{
-    struct stat s;
-    return stat(path, &s) == 0 && S_ISDIR(s.st_mode);
-}
-
 static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -35,7 +29,7 @@ static int ends_with(const char *s, const char *suffix)
 static scalar_status resolve_paths(const char *path, char *config, char *weights, const char *fn)
 {
     int n1, n2;
-    if (is_dir(path)) {
+    if (scalar__is_dir(path)) {
         n1 = snprintf(config, PATH_MAX_LEN, "%s/config.json", path);
         n2 = snprintf(weights, PATH_MAX_LEN, "%s/model.safetensors", path);
     } else if (ends_with(path, ".safetensors")) {
@@ -230,14 +224,6 @@ scalar_status scalar_model_load(scalar_model **out, scalar_ctx *ctx, const char 
 
 /* ---- saving ---- */
 
-static scalar_status make_dir(const char *dir, const char *fn)
-{
-    if (mkdir(dir, 0777) == 0 || (errno == EEXIST && is_dir(dir)))
-        return SCALAR_OK;
-    return scalar__error_set(SCALAR_E_IO, "%s: cannot create folder %s: %s", fn, dir,
-                             errno == EEXIST ? "a file of that name exists" : strerror(errno));
-}
-
 static scalar_status write_config_json(const scalar_model *m, const char *path)
 {
     const scalar_model_config *c = &m->cfg;
@@ -267,14 +253,7 @@ static scalar_status write_config_json(const scalar_model *m, const char *path)
     cJSON_Delete(root);
     if (!text)
         return scalar__error_set(SCALAR_E_NOMEM, "scalar_model_save: building config.json failed");
-    scalar__atomic_file af;
-    scalar_status st = scalar__atomic_open(&af, m->ctx, path, "scalar_model_save");
-    if (st == SCALAR_OK) {
-        st = scalar__atomic_write(&af, text, strlen(text));
-        if (st == SCALAR_OK)
-            st = scalar__atomic_write(&af, "\n", 1);
-        st = st == SCALAR_OK ? scalar__atomic_commit(&af) : (scalar__atomic_abort(&af), st);
-    }
+    scalar_status st = scalar__write_json_text(m->ctx, path, text, "scalar_model_save");
     cJSON_free(text);
     return st;
 }
@@ -305,7 +284,7 @@ scalar_status scalar_model_save(const scalar_model *model, const char *dir)
         return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: model or dir is NULL", fn);
     if (strlen(dir) > PATH_MAX_LEN - 32)
         return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: path too long", fn);
-    TRY(make_dir(dir, fn));
+    TRY(scalar__make_dir(dir, fn));
     /* Weights first: a reader that sees the new config.json also sees the new weights. */
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     TRY(write_weights(model, path));
