@@ -137,6 +137,20 @@ _Static_assert(SCALAR_HOOK_RESID_PRE == 0 && SCALAR_HOOK_RESID_MID == 1 &&
                    SCALAR_WORKSPACE_GRAD == 1,
                "hook kinds");
 
+/* scalar_sae_config, version 1: 48 bytes, no padding holes. */
+AT(scalar_sae_config, struct_size, 0);
+AT(scalar_sae_config, architecture, 8);
+AT(scalar_sae_config, d_in, 12);
+AT(scalar_sae_config, d_sae, 16);
+AT(scalar_sae_config, k, 20);
+AT(scalar_sae_config, apply_b_dec_to_input, 24);
+AT(scalar_sae_config, reserved0, 28);
+AT(scalar_sae_config, hook_name, 32);
+AT(scalar_sae_config, seed, 40);
+_Static_assert(sizeof(scalar_sae_config) == 48, "scalar_sae_config v1 size");
+_Static_assert(SCALAR_SAE_TOPK == 0 && SCALAR_SAE_STANDARD == 1 && SCALAR_SAE_JUMPRELU == 2,
+               "SAE architectures");
+
 int main(void)
 {
     int bad = 0;
@@ -156,6 +170,10 @@ int main(void)
     if (scalar_model_config_size() != sizeof(scalar_model_config) ||
         scalar_model_trainer_options_size() != sizeof(scalar_model_trainer_options)) {
         puts("abi: model struct sizes differ from sizeof");
+        bad = 1;
+    }
+    if (scalar_sae_config_size() != sizeof(scalar_sae_config)) {
+        puts("abi: scalar_sae_config_size differs from sizeof");
         bad = 1;
     }
     if (scalar_ascii_vocab_size() != SCALAR_ASCII_VOCAB_SIZE) {
