@@ -11,8 +11,11 @@
  * - pre-activation: `pre = W_enc^T (x - b_dec) + b_enc` (the `- b_dec` only when
  *   `apply_b_dec_to_input` is set, as SAELens' default and SPEC.md);
  * - codes: TopK `f = topk_k(ReLU(pre))`, exactly k latents per token, larger
- *   values first, equal values lower index first; standard `f = ReLU(pre)`;
- *   JumpReLU `f = pre` where `pre > threshold`, else 0;
+ *   values first, equal values lower index first (so when fewer than k
+ *   pre-activations are positive, the kept zeros are the lowest indices;
+ *   SAELens keeps the largest negative ones, and the values agree); standard
+ *   `f = ReLU(pre)`; JumpReLU `f = ReLU(pre)` where `pre > threshold`, else 0
+ *   (SAELens' formula);
  * - reconstruction: `x_hat = W_dec^T f + b_dec`.
  *
  * Shapes follow SAELens: `W_enc [d_in, d_sae]`, `b_enc [d_sae]`,
@@ -88,7 +91,8 @@ SCALAR_API size_t scalar_sae_config_size(void);
  * seeds give equal SAEs and different seeds independent ones.
  *
  * @param[out] out    receives the SAE; NULL on failure.
- * @param[in]  ctx    borrowed; must outlive the SAE.
+ * @param[in]  ctx    the context; the SAE holds a reference, so the caller may
+ *                    free its own first.
  * @param[in]  config the shape (struct_size set by scalar_sae_config_init()).
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL, sizes out of range, k not in
  *         1..d_sae, unknown architecture, nonzero reserved field);
@@ -107,16 +111,17 @@ SCALAR_API scalar_status scalar_sae_create(scalar_sae **out, scalar_ctx *ctx,
  * `activation_fn_kwargs`), `hook_name` (top level or under `metadata`) and
  * `apply_b_dec_to_input` (default true).  Settings we do not honour are refused
  * with a message: a `normalize_activations` other than "none", an
- * `activation_fn` other than "relu" or "topk", a dtype that is not float32 or
- * convertible to it.  Tensors in F32, F16 or BF16 are read as float; a missing
- * tensor, a shape that disagrees with cfg.json or a non-finite value is
- * ::SCALAR_E_FORMAT naming the file and the tensor.
+ * `activation_fn` other than "relu" or "topk" (or "topk" with another
+ * architecture), a `dtype` other than float32, float16 or bfloat16.  Tensors
+ * in F32, F16 or BF16 are read as float.  A missing or unexpected tensor is
+ * ::SCALAR_E_FORMAT, a shape that disagrees with cfg.json ::SCALAR_E_SHAPE, a
+ * non-finite value ::SCALAR_E_NUMERIC, each naming the file and the tensor.
  *
  * @param[out] out  receives the SAE; NULL on failure.
- * @param[in]  ctx  borrowed; must outlive the SAE.
+ * @param[in]  ctx  the context; the SAE holds a reference.
  * @param[in]  path the folder.
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_IO; ::SCALAR_E_FORMAT;
- *         ::SCALAR_E_NOMEM.
+ *         ::SCALAR_E_SHAPE; ::SCALAR_E_NUMERIC; ::SCALAR_E_NOMEM.
  * @since 0.3
  */
 SCALAR_API scalar_status scalar_sae_load(scalar_sae **out, scalar_ctx *ctx, const char *path);
@@ -124,8 +129,8 @@ SCALAR_API scalar_status scalar_sae_load(scalar_sae **out, scalar_ctx *ctx, cons
 /**
  * @brief Save in SAELens' layout: `DIR/sae_weights.safetensors` (F32) and then
  *        `DIR/cfg.json`, each written atomically (temporary file, fsync,
- *        rename); DIR is created if missing.  Loading the files back gives the
- *        same bits.
+ *        rename); DIR is created if missing (its parent must exist).  Loading
+ *        the files back gives the same bits.
  * @param[in] sae borrowed.
  * @param[in] dir the folder.
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_IO; ::SCALAR_E_NOMEM.

@@ -92,6 +92,7 @@ scalar_status scalar__sae_alloc(scalar_sae **out, scalar_ctx *ctx, const scalar_
         return SCALAR_E_NOMEM;
     }
     s->ctx = ctx;
+    scalar__ctx_retain(ctx); /* the context lives until its last child is freed */
     s->cfg = *cfg;
     if (cfg->hook_name) {
         memcpy(s->hook, cfg->hook_name, strlen(cfg->hook_name) + 1);
@@ -112,8 +113,8 @@ scalar_status scalar__sae_alloc(scalar_sae **out, scalar_ctx *ctx, const scalar_
 static void init_params(scalar_sae *s)
 {
     scalar__rng rng;
-    scalar__rng_init(&rng, s->ctx->seed ^ (s->cfg.seed * 0x9e3779b97f4a7c15ull),
-                     0x736165ull /* "sae" */);
+    /* one stream per SAE seed: "sae" in the top bytes, the seed below */
+    scalar__rng_init(&rng, s->ctx->seed, (0x736165ull << 40) ^ s->cfg.seed);
     int64_t d_in = s->cfg.d_in, d_sae = s->cfg.d_sae;
     float bound = sqrtf(6.0f / (float)d_in);
     for (int64_t j = 0; j < d_sae; j++)
@@ -148,6 +149,7 @@ void scalar_sae_free(scalar_sae *sae)
     scalar_ctx *ctx = sae->ctx;
     scalar__free(ctx, sae->data);
     scalar__free(ctx, sae);
+    scalar__ctx_release(ctx);
 }
 
 scalar_status scalar_sae_get_config(const scalar_sae *sae, scalar_sae_config *config)

@@ -46,7 +46,8 @@ static scalar_status encode_block(const scalar_sae *s, float *xc, float *pre, in
         if (s->cfg.architecture == SCALAR_SAE_JUMPRELU) {
             for (int64_t j = 0; j < d_sae; j++) {
                 float v = row[j] + s->b_enc[j];
-                row[j] = !(v <= s->threshold[j]) ? v : 0.0f; /* NaN stays NaN */
+                /* SAELens: ReLU(pre) * (pre > threshold); NaN stays NaN */
+                row[j] = !(v <= s->threshold[j]) && !(v <= 0.0f) ? v : 0.0f;
             }
         } else {
             for (int64_t j = 0; j < d_sae; j++) {

@@ -42,6 +42,8 @@ static scalar_status read_cfg(scalar_sae_config *cfg, char *hook, const char *pa
 {
     static const char *const norm_ok[] = {"none", NULL};
     static const char *const act_ok[] = {"relu", "topk", NULL};
+    static const char *const dtype_ok[] = {"float32", "torch.float32", "float16",
+                                           "torch.float16", "bfloat16", "torch.bfloat16", NULL};
     scalar__json j;
     SCALAR_TRY(scalar__json_load(&j, path));
     int64_t d_in = 0, d_sae = 0, k = 0;
@@ -59,13 +61,19 @@ static scalar_status read_cfg(scalar_sae_config *cfg, char *hook, const char *pa
     if (s == SCALAR_OK)
         s = need_string_in(&j, "normalize_activations", norm_ok);
     if (s == SCALAR_OK)
+        s = need_string_in(&j, "dtype", dtype_ok);
+    if (s == SCALAR_OK)
         s = scalar__json_bool(&apply_b_dec, &j, "apply_b_dec_to_input", 0, 1);
     if (s == SCALAR_OK)
         s = scalar__json_string(&hook_name, &j, "hook_name", 0, NULL);
     if (s == SCALAR_OK && !hook_name)
         s = scalar__json_string(&hook_name, &j, "metadata.hook_name", 0, NULL);
     if (s == SCALAR_OK) {
-        if (strcmp(arch, "topk") == 0 || strcmp(act, "topk") == 0)
+        if (strcmp(act, "topk") == 0 && strcmp(arch, "standard") != 0 &&
+            strcmp(arch, "topk") != 0)
+            s = scalar__error_set(SCALAR_E_FORMAT, "%s: activation_fn \"topk\" with architecture "
+                                  "\"%s\" is not supported", path, arch);
+        else if (strcmp(arch, "topk") == 0 || strcmp(act, "topk") == 0)
             cfg->architecture = SCALAR_SAE_TOPK;
         else if (strcmp(arch, "standard") == 0)
             cfg->architecture = SCALAR_SAE_STANDARD;

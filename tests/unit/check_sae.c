@@ -62,9 +62,8 @@ static void randomize_biases(scalar_sae *sae, const scalar_sae_config *c, uint32
     ck_assert_int_eq(scalar_sae_param_write(sae, "b_enc", b_enc, (size_t)c->d_sae), SCALAR_OK);
     ck_assert_int_eq(scalar_sae_param_write(sae, "b_dec", b_dec, (size_t)c->d_in), SCALAR_OK);
     if (c->architecture == SCALAR_SAE_JUMPRELU) {
+        /* thresholds of both signs: a negative one still passes only positive codes */
         float *thr = random_floats((size_t)c->d_sae, seed + 2, 0.2f);
-        for (int32_t j = 0; j < c->d_sae; j++)
-            thr[j] = fabsf(thr[j]);
         ck_assert_int_eq(scalar_sae_param_write(sae, "threshold", thr, (size_t)c->d_sae),
                          SCALAR_OK);
         free(thr);
@@ -94,7 +93,7 @@ static void naive_codes(const scalar_sae *sae, const scalar_sae_config *c, const
                 pre += ((double)x[t * d_in + i] - (c->apply_b_dec_to_input ? b_dec[i] : 0.0)) *
                        W_enc[i * d_sae + j];
             if (c->architecture == SCALAR_SAE_JUMPRELU)
-                row[j] = pre > thr[j] ? pre : 0.0;
+                row[j] = pre > thr[j] && pre > 0.0 ? pre : 0.0;
             else
                 row[j] = pre > 0.0 ? pre : 0.0;
         }
@@ -296,6 +295,20 @@ START_TEST(test_codes_match_loops)
     check_codes(SCALAR_SAE_TOPK, 8, 4096, 3, 300, 1);  /* several encoder blocks */
     check_codes(SCALAR_SAE_STANDARD, 12, 33, 0, 9, 1);
     check_codes(SCALAR_SAE_JUMPRELU, 12, 33, 0, 9, 1);
+}
+END_TEST
+
+START_TEST(test_sae_keeps_its_context)
+{
+    scalar_ctx *ctx = new_ctx();
+    scalar_sae_config c = toy_config(SCALAR_SAE_TOPK, 8, 16, 2);
+    scalar_sae *sae;
+    ck_assert_int_eq(scalar_sae_create(&sae, ctx, &c), SCALAR_OK);
+    scalar_ctx_free(ctx); /* the SAE holds its own reference */
+    float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, values[2];
+    int32_t idx[2];
+    ck_assert_int_eq(scalar_sae_encode(sae, x, 1, values, idx), SCALAR_OK);
+    scalar_sae_free(sae); /* frees the context too: ASan and valgrind see a leak otherwise */
 }
 END_TEST
 
@@ -522,6 +535,11 @@ START_TEST(test_load_refusals)
          "\"b_enc\" has shape [5], cfg.json says [6]"},
         {"nan", "{\"d_in\": 4, \"d_sae\": 6}", 0, NULL, 6, 1, SCALAR_E_NUMERIC,
          "\"W_enc\"[5] is not finite"},
+        {"dtype", "{\"d_in\": 4, \"d_sae\": 6, \"dtype\": \"float64\"}", 0, NULL, 6, 0,
+         SCALAR_E_FORMAT, "dtype = float64 is not supported"},
+        {"topk-jump", "{\"d_in\": 4, \"d_sae\": 6, \"architecture\": \"jumprelu\", "
+         "\"activation_fn\": \"topk\", \"activation_fn_kwargs\": {\"k\": 2}}", 1, NULL, 6, 0,
+         SCALAR_E_FORMAT, "activation_fn \"topk\" with architecture \"jumprelu\""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *dir = make_folder(cases[i].name, cases[i].cfg, cases[i].threshold,
@@ -576,6 +594,7 @@ Suite *scalar_sae_suite(void)
     tcase_add_test(tc, test_config_init_and_checks);
     tcase_add_test(tc, test_create_initialisation);
     tcase_add_test(tc, test_codes_match_loops);
+    tcase_add_test(tc, test_sae_keeps_its_context);
     tcase_add_test(tc, test_decode_indices);
     tcase_add_test(tc, test_save_load_round_trip);
     tcase_add_test(tc, test_load_cfg_spellings);
