@@ -15,6 +15,9 @@ ImportError if the library's ABI is not the one this binding was written for.
     model = scalar.Model.load("gpt2-dir")      # Hugging Face GPT-2 files
     logits, loss, acts = model.forward(ids, hooks=["blocks.3.hook_resid_post"])
 
+    sae = scalar.SAE.load("sae-dir")          # SAELens cfg.json + sae_weights.safetensors
+    values, indices = sae.encode(acts["blocks.3.hook_resid_post"])
+
 Every failed call raises :class:`ScalarError` with ``.status``, ``.name``
 and ``.message`` (the library's own words).
 """
@@ -27,6 +30,7 @@ from ._data import (ALL, TRAIN, VAL, Dataset, ascii_decode, ascii_encode,
 from ._io import Npy, SafeTensors, inspect, load_npy, save_safetensors
 from ._model import (Model, ModelConfig, Trainer, TrainerOptions, hook_name, model_config,
                      parse_hook, trainer_options)
+from ._sae import SAE, SAE_ARCHITECTURES, SAE_JUMPRELU, SAE_STANDARD, SAE_TOPK, SaeConfig
 from ._lib import (DTYPE_NAMES, HOOK_KINDS, E_BACKEND, E_BUFSIZE, E_FORMAT, E_INVALID_ARG, E_IO,
                    E_NOMEM, E_NOT_FOUND, E_NUMERIC, E_SHAPE, E_UNSUPPORTED, E_VERSION,
                    EXPECTED_ABI, OK, ScalarError, last_error, status_string)
@@ -43,5 +47,6 @@ __all__ = [
     "E_IO", "E_FORMAT", "E_SHAPE", "E_NUMERIC", "E_BACKEND",
     "Model", "ModelConfig", "Trainer", "TrainerOptions", "HOOK_KINDS", "hook_name",
     "model_config", "parse_hook", "trainer_options",
+    "SAE", "SaeConfig", "SAE_ARCHITECTURES", "SAE_TOPK", "SAE_STANDARD", "SAE_JUMPRELU",
 ]
 

@@ -58,6 +58,10 @@ HOOK_KINDS = ("resid_pre", "resid_mid", "resid_post", "mlp_in", "mlp_out")
 HOOK_RESID_PRE, HOOK_RESID_MID, HOOK_RESID_POST, HOOK_MLP_IN, HOOK_MLP_OUT = range(5)
 WORKSPACE_GRAD = 1  # SCALAR_WORKSPACE_GRAD
 
+# ---- SAE architectures (SCALAR_SAE_*, values frozen; index = value) ----
+SAE_ARCHITECTURES = ("topk", "standard", "jumprelu")
+SAE_TOPK, SAE_STANDARD, SAE_JUMPRELU = range(3)
+
 
 class ScalarError(Exception):
     """A libscalar call returned a negative ``scalar_status``.
@@ -153,6 +157,21 @@ class ModelConfig(ctypes.Structure):
         ("vocab_size", c_int32),
         ("layer_norm_eps", c_float),
         ("reserved0", c_int32),
+    ]
+
+
+class SaeConfig(ctypes.Structure):
+    """scalar_sae_config, filled by scalar_sae_config_init() (the toy TopK SAE)."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("architecture", c_int32),
+        ("d_in", c_int32),
+        ("d_sae", c_int32),
+        ("k", c_int32),
+        ("apply_b_dec_to_input", c_int32),
+        ("reserved0", c_int32),
+        ("hook_name", c_char_p),
+        ("seed", c_uint64),
     ]
 
 
@@ -338,6 +357,20 @@ _SIGNATURES = {
     "scalar_model_trainer_steps": (I64, [P]),
     "scalar_model_trainer_save": (ST, [P, c_char_p]),
     "scalar_model_trainer_load": (ST, [P, c_char_p]),
+    # sae.h: SAE dictionaries
+    "scalar_sae_config_init": (ST, [POINTER(SaeConfig), c_size_t]),
+    "scalar_sae_config_size": (c_size_t, []),
+    "scalar_sae_create": (ST, [OUT_P, P, POINTER(SaeConfig)]),
+    "scalar_sae_load": (ST, [OUT_P, P, c_char_p]),
+    "scalar_sae_save": (ST, [P, c_char_p]),
+    "scalar_sae_free": (None, [P]),
+    "scalar_sae_get_config": (ST, [P, POINTER(SaeConfig)]),
+    "scalar_sae_param_read": (ST, [P, c_char_p, P, c_size_t]),
+    "scalar_sae_param_write": (ST, [P, c_char_p, P, c_size_t]),
+    "scalar_sae_encode": (ST, [P, P, I64, P, P]),
+    "scalar_sae_encode_dense": (ST, [P, P, I64, P]),
+    "scalar_sae_decode": (ST, [P, P, P, I64, I64, P]),
+    "scalar_sae_decode_dense": (ST, [P, P, I64, P]),
 }
 
 #: Every symbol this binding declares (a test compares it with lib/scalar.sym).
@@ -383,6 +416,7 @@ _STRUCT_SIZES = (
     (CtxOptions, "scalar_ctx_options_size"),
     (ModelConfig, "scalar_model_config_size"),
     (TrainerOptions, "scalar_model_trainer_options_size"),
+    (SaeConfig, "scalar_sae_config_size"),
 )
 
 
