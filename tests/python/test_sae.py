@@ -34,8 +34,8 @@ def ref_pre(p, cfg, x):
 
 def ref_dense(p, cfg, pre):
     """Dense codes [n, d_sae] of each architecture."""
-    if cfg["architecture"] == "jumprelu":
-        return np.where(pre > p["threshold"].astype(np.float64), pre, 0.0)
+    if cfg["architecture"] == "jumprelu":  # SAELens: ReLU(pre) * (pre > threshold)
+        return np.where(pre > p["threshold"].astype(np.float64), np.maximum(pre, 0.0), 0.0)
     f = np.maximum(pre, 0.0)
     if cfg["architecture"] == "topk":
         values, indices = ref_topk(f, cfg["k"])
@@ -62,12 +62,12 @@ def ref_decode(p, values, indices):
 
 
 def randomise(sae, rng):
-    """Random biases (and thresholds >= 0) so every term of the formulas counts."""
+    """Random biases (and thresholds of both signs) so every term of the formulas counts."""
     d_in, d_sae = sae.config["d_in"], sae.config["d_sae"]
     sae.set_param("b_enc", rng.normal(0.0, 0.3, d_sae))
     sae.set_param("b_dec", rng.normal(0.0, 0.5, d_in))
     if sae.config["architecture"] == "jumprelu":
-        sae.set_param("threshold", rng.uniform(0.0, 1.0, d_sae))
+        sae.set_param("threshold", rng.uniform(-0.5, 1.0, d_sae))
 
 
 class SaeCase(unittest.TestCase):
