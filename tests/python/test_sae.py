@@ -208,7 +208,7 @@ class CodesTest(SaeCase):
                         thr = p["threshold"].astype(np.float64)
                         sure = np.abs(pre - thr) > 1e-4
                         self.assertClose(np.where(sure, dense, 0), np.where(sure, pre > thr, 0)
-                                         * pre, "encode_dense (jumprelu)")
+                                         * np.maximum(pre, 0.0), "encode_dense (jumprelu)")
                         unsure = ~sure
                         self.assertTrue(np.all((dense[unsure] == 0)
                                                | (np.abs(dense[unsure] - pre[unsure]) < 1e-3)))
