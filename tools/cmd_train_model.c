@@ -531,7 +531,7 @@ static int run(const cli_global *g, int argc, char **argv)
             goto out;
         }
     } else {
-        if (mkdir(a.out, 0777) != 0 && errno != EEXIST) {
+        if (cli_make_dirs(a.out) != 0) {
             fprintf(stderr, "scalar: " CMD ": cannot create %s: %s\n", a.out, strerror(errno));
             rc = CLI_FAIL;
             goto out;

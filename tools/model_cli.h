@@ -33,4 +33,8 @@ void cli_format_duration(char *buf, size_t size, double seconds);
 
 double cli_now(void);
 
+/* mkdir -p: create `path` and any missing parents; 0, or -1 with errno set
+ * (ENOTDIR when a component exists and is not a folder). */
+int cli_make_dirs(const char *path);
+
 #endif

@@ -80,7 +80,7 @@ START_TEST(test_train_model_runs)
     const char *corpus = write_corpus();
     char init[1024], out[1024], path[1100];
     snprintf(init, sizeof init, "%s", test_tmp_path("tm_init"));
-    snprintf(out, sizeof out, "%s", test_tmp_path("tm_out"));
+    snprintf(out, sizeof out, "%s", test_tmp_path("tm/out/nested")); /* parents made too */
     write_tiny_model(init);
     cli_result r = run_cli((const char *[]){TRAIN_ARGS(out, init, corpus, "60"), NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
