@@ -201,8 +201,9 @@ scalar_status scalar_sae_load(scalar_sae **out, scalar_ctx *ctx, const char *pat
     return SCALAR_OK;
 }
 
-/* cfg.json as SAELens 6 writes it for these architectures, plus the k and
- * hook spellings older readers look for. */
+/* cfg.json as SAELens 6 writes it for these architectures, with the hook
+ * name also at the top level: without a "sae_lens_version" (which we do not
+ * claim) SAELens 6 reads the file as its pre-6 format, where it sits there. */
 static char *cfg_text(const scalar_sae *sae)
 {
     const scalar_sae_config *c = &sae->cfg;
@@ -216,7 +217,8 @@ static char *cfg_text(const scalar_sae *sae)
              cJSON_AddBoolToObject(root, "apply_b_dec_to_input", c->apply_b_dec_to_input) &&
              cJSON_AddStringToObject(root, "normalize_activations", "none") &&
              (c->architecture != SCALAR_SAE_TOPK || cJSON_AddNumberToObject(root, "k", c->k)) &&
-             (!c->hook_name || cJSON_AddStringToObject(meta, "hook_name", c->hook_name)) &&
+             (!c->hook_name || (cJSON_AddStringToObject(meta, "hook_name", c->hook_name) &&
+                                cJSON_AddStringToObject(root, "hook_name", c->hook_name))) &&
              cJSON_AddStringToObject(meta, "sae_lens_training_version", "libscalar");
     if (ok) {
         ok = cJSON_AddItemToObject(root, "metadata", meta);
