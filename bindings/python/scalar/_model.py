@@ -19,6 +19,7 @@ allocate nothing; calls on one model are serialised by a lock.
 """
 
 import collections
+import contextlib
 import ctypes
 import os
 import threading
@@ -76,6 +77,60 @@ def _ids(x, what, fn):
         raise _error(_lib.E_SHAPE, f"{fn}: {what} has shape {list(np.shape(x))}, expected a "
                                    "non-empty [B, T] (or [T])")
     return arr
+
+
+class ParamTable:
+    """Named float parameters of a C handle: ``param_names``, ``param_shape``,
+    ``param``, ``params``, ``set_param``.  A subclass sets ``self._params``
+    ({name: shape}), the class attributes ``_PARAM_READ`` / ``_PARAM_WRITE``
+    (names of the C functions) and may override ``_canonical`` (name aliases)
+    and ``_write_lock`` (a context manager held while writing)."""
+
+    _PARAM_READ = _PARAM_WRITE = None
+
+    def _canonical(self, name):
+        return name
+
+    def _write_lock(self):
+        return contextlib.nullcontext()
+
+    def param_names(self):
+        """Parameter names in file order."""
+        return list(self._params)
+
+    def param_shape(self, name):
+        return self._params[self._canonical(name)]
+
+    def _shape_or_raise(self, name, fn):
+        shape = self._params.get(self._canonical(name))
+        if shape is None:
+            dummy = np.zeros(1, dtype=np.float32)
+            fn(self._handle, name.encode("utf-8"), _ptr(dummy), 1)  # raises the library's error
+            raise KeyError(name)
+        return shape
+
+    def param(self, name):
+        """A float32 copy of parameter ``name``."""
+        read = getattr(lib, self._PARAM_READ)
+        shape = self._shape_or_raise(name, read)
+        out = np.empty(shape, dtype=np.float32)
+        read(self._handle, name.encode("utf-8"), _ptr(out), out.size)
+        return out
+
+    def params(self):
+        """``{name: array}`` of every parameter."""
+        return {name: self.param(name) for name in self._params}
+
+    def set_param(self, name, value):
+        """Overwrite parameter ``name`` with ``value`` (exactly its shape, finite)."""
+        write = getattr(lib, self._PARAM_WRITE)
+        shape = self._shape_or_raise(name, write)
+        arr = _f32(value)
+        if arr.shape != shape:
+            raise _error(_lib.E_SHAPE, f"set_param: \"{name}\" has shape {list(shape)}, the "
+                                       f"value {list(arr.shape)}")
+        with self._write_lock():
+            write(self._handle, name.encode("utf-8"), _ptr(arr), arr.size)
 
 
 def _path(path):
@@ -164,7 +219,7 @@ class _Workspace(Handle):
 
 # ---------------------------------------------------------------- model
 
-class Model:
+class Model(ParamTable):
     """A GPT-2-style transformer (``scalar_model``).
 
     Make one with :meth:`create` or :meth:`load`.  Use it as a context manager
@@ -255,44 +310,17 @@ class Model:
         """Total number of parameters."""
         return lib.scalar_model_n_params(self._handle)
 
-    def param_names(self):
-        """Parameter names in file order (Hugging Face names, no prefix)."""
-        return list(self._params)
-
-    def param_shape(self, name):
-        return self._params[self._strip(name)]
+    # ---- parameters (ParamTable): Hugging Face names, `transformer.` accepted
+    _PARAM_READ = "scalar_model_param_read"
+    _PARAM_WRITE = "scalar_model_param_write"
 
     @staticmethod
-    def _strip(name):
+    def _canonical(name):
         return name[len("transformer."):] if name.startswith("transformer.") else name
 
-    def _shape_or_raise(self, name, fn):
-        shape = self._params.get(self._strip(name))
-        if shape is None:
-            fn(self._handle, name.encode("utf-8"), None, 0)  # raises the library's error
-            raise KeyError(name)
-        return shape
 
-    def param(self, name):
-        """A copy of parameter ``name`` (vectors are 1-D, Conv1D weights [in, out])."""
-        shape = self._shape_or_raise(name, lib.scalar_model_param_read)
-        out = np.empty(shape, dtype=np.float32)
-        lib.scalar_model_param_read(self._handle, name.encode("utf-8"), _ptr(out), out.size)
-        return out
-
-    def params(self):
-        """``{name: array}`` of every parameter."""
-        return {name: self.param(name) for name in self._params}
-
-    def set_param(self, name, value):
-        """Overwrite parameter ``name`` with ``value`` (exactly its shape, finite)."""
-        shape = self._shape_or_raise(name, lib.scalar_model_param_write)
-        arr = _f32(value)
-        if arr.shape != shape:
-            raise _error(_lib.E_SHAPE, f"set_param: \"{name}\" has shape {list(shape)}, the "
-                                       f"value {list(arr.shape)}")
-        with self._lock:
-            lib.scalar_model_param_write(self._handle, name.encode("utf-8"), _ptr(arr), arr.size)
+    def _write_lock(self):
+        return self._lock
 
     # ---- hooks
     def hook_names(self):

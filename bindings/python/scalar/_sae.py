@@ -30,7 +30,7 @@ import numpy as np
 from . import _lib
 from ._core import Handle, new_handle, resolve_context
 from ._lib import (SAE_ARCHITECTURES, SAE_JUMPRELU, SAE_STANDARD, SAE_TOPK, SaeConfig, lib)
-from ._model import _error, _f32, _int32, _path, _ptr
+from ._model import ParamTable, _error, _f32, _int32, _path, _ptr
 
 __all__ = ["SAE", "SaeConfig", "SAE_ARCHITECTURES", "SAE_TOPK", "SAE_STANDARD", "SAE_JUMPRELU"]
 
@@ -83,7 +83,7 @@ class _SaeHandle(Handle):
 
 # ---------------------------------------------------------------- SAE
 
-class SAE:
+class SAE(ParamTable):
     """A sparse autoencoder dictionary (``scalar_sae``).
 
     Make one with :meth:`create` or :meth:`load`.  Use it as a context manager
@@ -175,41 +175,11 @@ class SAE:
     def ctx(self):
         return self._ctx
 
-    def param_names(self):
-        """Parameter names in file order (``threshold`` for JumpReLU only)."""
-        return list(self._params)
-
-    def param_shape(self, name):
-        return self._params[name]
-
-    def _shape_or_raise(self, name, fn):
-        shape = self._params.get(name)
-        if shape is None:
-            dummy = np.zeros(1, dtype=np.float32)
-            fn(self._handle, name.encode("utf-8"), _ptr(dummy), 1)  # raises the library's error
-            raise KeyError(name)
-        return shape
-
-    def param(self, name):
-        """A copy of parameter ``name`` as float32 in SAELens' shape."""
-        shape = self._shape_or_raise(name, lib.scalar_sae_param_read)
-        out = np.empty(shape, dtype=np.float32)
-        lib.scalar_sae_param_read(self._handle, name.encode("utf-8"), _ptr(out), out.size)
-        return out
-
-    def params(self):
-        """``{name: array}`` of every parameter."""
-        return {name: self.param(name) for name in self._params}
-
-    def set_param(self, name, value):
-        """Overwrite parameter ``name`` with ``value`` (exactly its shape, finite).
-        No other thread may use the SAE meanwhile."""
-        shape = self._shape_or_raise(name, lib.scalar_sae_param_write)
-        arr = _f32(value)
-        if arr.shape != shape:
-            raise _error(_lib.E_SHAPE, f"set_param: \"{name}\" has shape {list(shape)}, the "
-                                       f"value {list(arr.shape)}")
-        lib.scalar_sae_param_write(self._handle, name.encode("utf-8"), _ptr(arr), arr.size)
+    # ---- parameters (ParamTable): W_enc, b_enc, W_dec, b_dec, threshold
+    # (JumpReLU only), in SAELens' shapes; set_param takes no lock: no other
+    # thread may use the SAE meanwhile
+    _PARAM_READ = "scalar_sae_param_read"
+    _PARAM_WRITE = "scalar_sae_param_write"
 
     # ---- codes
     def _tokens(self, x, width, what, fn, dims):
