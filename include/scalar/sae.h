@@ -70,14 +70,14 @@ typedef struct scalar_sae scalar_sae;
  * @param[out] config      the struct to fill.
  * @param[in]  struct_size sizeof(*config) as the caller compiled it.
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL, or smaller than version 1).
- * @since 0.3
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_sae_config_init(scalar_sae_config *config, size_t struct_size);
 
 /**
  * @brief sizeof(::scalar_sae_config) as the library was built (bindings check it).
  * @return the size in bytes (48 on LP64).
- * @since 0.3
+ * @since 0.2
  */
 SCALAR_API size_t scalar_sae_config_size(void);
 
@@ -97,7 +97,7 @@ SCALAR_API size_t scalar_sae_config_size(void);
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL, sizes out of range, k not in
  *         1..d_sae, unknown architecture, nonzero reserved field);
  *         ::SCALAR_E_NOMEM.
- * @since 0.3
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_sae_create(scalar_sae **out, scalar_ctx *ctx,
                                            const scalar_sae_config *config);
@@ -122,7 +122,7 @@ SCALAR_API scalar_status scalar_sae_create(scalar_sae **out, scalar_ctx *ctx,
  * @param[in]  path the folder.
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_IO; ::SCALAR_E_FORMAT;
  *         ::SCALAR_E_SHAPE; ::SCALAR_E_NUMERIC; ::SCALAR_E_NOMEM.
- * @since 0.3
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_sae_load(scalar_sae **out, scalar_ctx *ctx, const char *path);
 
@@ -134,14 +134,14 @@ SCALAR_API scalar_status scalar_sae_load(scalar_sae **out, scalar_ctx *ctx, cons
  * @param[in] sae borrowed.
  * @param[in] dir the folder.
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_IO; ::SCALAR_E_NOMEM.
- * @since 0.3
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_sae_save(const scalar_sae *sae, const char *dir);
 
 /**
  * @brief Free an SAE; NULL is a no-op.
  * @param[in] sae owned.
- * @since 0.3
+ * @since 0.2
  */
 SCALAR_API void scalar_sae_free(scalar_sae *sae);
 
@@ -151,7 +151,7 @@ SCALAR_API void scalar_sae_free(scalar_sae *sae);
  * @param[out] config the struct to fill (its struct_size set by the caller, or
  *                    by scalar_sae_config_init()).
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG.
- * @since 0.3
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_sae_get_config(const scalar_sae *sae, scalar_sae_config *config);
 
@@ -164,7 +164,7 @@ SCALAR_API scalar_status scalar_sae_get_config(const scalar_sae *sae, scalar_sae
  * @param[in]  capacity floats at @p out.
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL, unknown name, `threshold`
  *         of a non-JumpReLU SAE); ::SCALAR_E_BUFSIZE (capacity too small).
- * @since 0.3
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_sae_param_read(const scalar_sae *sae, const char *name,
                                                float *out, size_t capacity);
@@ -177,7 +177,7 @@ SCALAR_API scalar_status scalar_sae_param_read(const scalar_sae *sae, const char
  * @param[in]     n    floats at @p in.
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL, unknown name, wrong @p n);
  *         ::SCALAR_E_NUMERIC (a non-finite value; nothing is written).
- * @since 0.3
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_sae_param_write(scalar_sae *sae, const char *name,
                                                 const float *in, size_t n);
@@ -197,7 +197,7 @@ SCALAR_API scalar_status scalar_sae_param_write(scalar_sae *sae, const char *nam
  * @param[out] indices  [n_tokens, k] latent indices.
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL with n_tokens > 0, not a
  *         TopK SAE); ::SCALAR_E_NOMEM; backend errors.
- * @since 0.3
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_sae_encode(const scalar_sae *sae, const float *x,
                                            int64_t n_tokens, float *values, int32_t *indices);
@@ -210,7 +210,7 @@ SCALAR_API scalar_status scalar_sae_encode(const scalar_sae *sae, const float *x
  * @param[in]  n_tokens tokens, >= 0.
  * @param[out] codes    [n_tokens, d_sae].
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_NOMEM; backend errors.
- * @since 0.3
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_sae_encode_dense(const scalar_sae *sae, const float *x,
                                                  int64_t n_tokens, float *codes);
@@ -227,7 +227,7 @@ SCALAR_API scalar_status scalar_sae_encode_dense(const scalar_sae *sae, const fl
  * @param[out] x_hat    [n_tokens, d_in].
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL, an index >= d_sae: the
  *         message names the token and the value); backend errors.
- * @since 0.3
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_sae_decode(const scalar_sae *sae, const float *values,
                                            const int32_t *indices, int64_t n_tokens, int64_t k,
@@ -240,7 +240,7 @@ SCALAR_API scalar_status scalar_sae_decode(const scalar_sae *sae, const float *v
  * @param[in]  n_tokens tokens, >= 0.
  * @param[out] x_hat    [n_tokens, d_in].
  * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; backend errors.
- * @since 0.3
+ * @since 0.2
  */
 SCALAR_API scalar_status scalar_sae_decode_dense(const scalar_sae *sae, const float *codes,
                                                  int64_t n_tokens, float *x_hat);

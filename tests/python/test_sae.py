@@ -397,10 +397,13 @@ class LifetimeTest(SaeCase):
         sae = scalar.SAE.create(d_in=8, d_sae=16, k=2, ctx=ctx)
         self.assertIs(sae.ctx, ctx)
         ctx.close()
+        # the C SAE holds its own reference to the context (as the model does)
+        values, indices = sae.encode(np.ones((1, 8)))
+        self.assertEqual(values.shape, (1, 2))
+        sae.close()  # frees the SAE and, with it, the context
+        self.assertTrue(sae.closed)
         with self.assertRaises(ValueError):
             sae.encode(np.zeros((1, 8)))
-        sae.close()  # must not free through the dead context
-        self.assertTrue(sae.closed)
 
     def test_sae_keeps_its_context_alive(self):
         sae = scalar.SAE.create(d_in=8, d_sae=16, k=2, ctx=scalar.Context(seed=2))

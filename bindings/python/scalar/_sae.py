@@ -13,17 +13,13 @@ Parameters have SAELens' names and shapes: ``W_enc [d_in, d_sae]``,
 ``b_enc [d_sae]``, ``W_dec [d_sae, d_in]``, ``b_dec [d_in]`` and, JumpReLU
 only, ``threshold [d_sae]``.
 
-Lifetimes: unlike the library's other handles, a C SAE does not hold a
-reference to its context (sae.h: "ctx borrowed; must outlive the SAE").  So
-an :class:`SAE` keeps its :class:`Context` alive, refuses calls once that
-context has been closed, and, when the context was closed first, leaves the C
-SAE unfreed rather than free it through a dead context.  Encode and decode
-may run from several threads at once; :meth:`SAE.set_param` may not run
-while another thread uses the same SAE.
+Lifetimes: the C SAE holds a reference to its context, so an :class:`SAE`
+keeps working after its :class:`Context` is closed, and frees it with itself.
+Encode and decode may run from several threads at once; :meth:`SAE.set_param`
+may not run while another thread uses the same SAE.
 """
 
 import ctypes
-import functools
 
 import numpy as np
 
@@ -60,25 +56,11 @@ def _config_dict(c):
     }
 
 
-def _free_sae(ctx, ptr):
-    # The C SAE frees through its context's allocator: with the context gone,
-    # leaking it is the only safe choice.
-    if not ctx.closed:
-        lib.scalar_sae_free(ptr)
-
-
 class _SaeHandle(Handle):
-    """Owns the C SAE and keeps its context alive (the C side does not)."""
+    """Owns the C SAE (which holds its own reference to the context)."""
 
-    def __init__(self, ptr, ctx):
-        self._ctx = ctx
-        super().__init__(ptr, functools.partial(_free_sae, ctx))
-
-    @property
-    def _handle(self):
-        if self._ctx.closed and not self.closed:
-            raise ValueError("SAE: its Context is closed (close the SAE before its context)")
-        return super()._handle
+    def __init__(self, ptr):
+        super().__init__(ptr, lib.scalar_sae_free)
 
 
 # ---------------------------------------------------------------- SAE
@@ -91,7 +73,7 @@ class SAE(ParamTable):
     """
 
     def __init__(self, ptr, ctx):
-        self._owner = _SaeHandle(ptr, ctx)
+        self._owner = _SaeHandle(ptr)
         self._ctx = ctx
         c = SaeConfig()
         lib.scalar_sae_config_init(ctypes.byref(c), ctypes.sizeof(c))
