@@ -667,3 +667,88 @@ scalar_status scalar_backend_adamw(scalar_backend *backend, float *param, const 
     RUN_KERNEL(backend, adamw, param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay,
                grad_scale, step);
 }
+
+/* ---- sparse codes: decode, dot, outer-add ---- */
+
+/* The shared shapes of the sparse-code kernels: n x k codes whose indices are
+ * < n_rows (negative: absent), rows of d floats; *out_nk = n * k. */
+static scalar_status need_sparse(const scalar_backend *be, const int32_t *idx, int64_t n,
+                                 int64_t k, int64_t n_rows, int64_t d, int64_t *out_nk,
+                                 const char *fn)
+{
+    TRY(need_rows(n, k, "n", "k", fn));
+    TRY(need_rows(n, d, "n", "d", fn));
+    TRY(need_rows(n_rows, d, "n_rows", "d", fn));
+    if (n_rows > INT32_MAX)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: n_rows=%lld exceeds int32 indices",
+                                 fn, (long long)n_rows);
+    *out_nk = n * k;
+    if (*out_nk == 0 || !be->is_host)
+        return SCALAR_OK;
+    TRY(need_ptr(idx, 1, "idx", fn));
+    for (int64_t i = 0; i < *out_nk; i++)
+        if (idx[i] >= n_rows)
+            return scalar__error_set(SCALAR_E_INVALID_ARG,
+                                     "%s: idx[%lld]=%d out of range (< n_rows=%lld; negative "
+                                     "means absent)", fn, (long long)i, (int)idx[i],
+                                     (long long)n_rows);
+    return SCALAR_OK;
+}
+
+scalar_status scalar_backend_sparse_decode(scalar_backend *backend, float *out,
+                                           const float *values, const int32_t *idx,
+                                           const float *W, const float *bias, int64_t n,
+                                           int64_t k, int64_t n_rows, int64_t d)
+{
+    static const char fn[] = "scalar_backend_sparse_decode";
+    int64_t nk;
+    TRY(need_backend(backend, fn));
+    TRY(need_sparse(backend, idx, n, k, n_rows, d, &nk, fn));
+    if (n == 0 || d == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(out, 1, "out", fn));
+    TRY(need_ptr(values, nk > 0, "values", fn));
+    TRY(need_ptr(W, nk > 0 && n_rows > 0, "W", fn));
+    if ((nk > 0 && ranges_overlap(out, n * d, values, nk)) ||
+        (nk > 0 && n_rows > 0 && ranges_overlap(out, n * d, W, n_rows * d)) ||
+        (bias && ranges_overlap(out, n * d, bias, d)))
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: out overlaps an input", fn);
+    RUN_KERNEL(backend, sparse_decode, out, values, idx, W, bias, n, k, n_rows, d);
+}
+
+scalar_status scalar_backend_sparse_dot(scalar_backend *backend, float *out, const int32_t *idx,
+                                        const float *W, const float *x, int64_t n, int64_t k,
+                                        int64_t n_rows, int64_t d)
+{
+    static const char fn[] = "scalar_backend_sparse_dot";
+    int64_t nk;
+    TRY(need_backend(backend, fn));
+    TRY(need_sparse(backend, idx, n, k, n_rows, d, &nk, fn));
+    if (nk == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(out, 1, "out", fn));
+    TRY(need_ptr(W, n_rows > 0 && d > 0, "W", fn));
+    TRY(need_ptr(x, d > 0, "x", fn));
+    if ((d > 0 && ranges_overlap(out, nk, x, n * d)) ||
+        (d > 0 && n_rows > 0 && ranges_overlap(out, nk, W, n_rows * d)))
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: out overlaps an input", fn);
+    RUN_KERNEL(backend, sparse_dot, out, idx, W, x, n, k, n_rows, d);
+}
+
+scalar_status scalar_backend_sparse_outer_add(scalar_backend *backend, float *dW, const float *a,
+                                              const int32_t *idx, const float *x, int64_t n,
+                                              int64_t k, int64_t n_rows, int64_t d)
+{
+    static const char fn[] = "scalar_backend_sparse_outer_add";
+    int64_t nk;
+    TRY(need_backend(backend, fn));
+    TRY(need_sparse(backend, idx, n, k, n_rows, d, &nk, fn));
+    if (nk == 0 || d == 0 || n_rows == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(dW, 1, "dW", fn));
+    TRY(need_ptr(a, 1, "a", fn));
+    TRY(need_ptr(x, 1, "x", fn));
+    if (ranges_overlap(dW, n_rows * d, a, nk) || ranges_overlap(dW, n_rows * d, x, n * d))
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: dW overlaps an input", fn);
+    RUN_KERNEL(backend, sparse_outer_add, dW, a, idx, x, n, k, n_rows, d);
+}

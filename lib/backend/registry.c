@@ -215,6 +215,9 @@ int32_t scalar_backend_supports(const scalar_backend *backend, int32_t op)
     case SCALAR_OP_ADD: return n->add != NULL;
     case SCALAR_OP_SUMSQ: return n->sumsq != NULL;
     case SCALAR_OP_ADAMW: return n->adamw != NULL;
+    case SCALAR_OP_SPARSE_DECODE: return n->sparse_decode != NULL;
+    case SCALAR_OP_SPARSE_DOT: return n->sparse_dot != NULL;
+    case SCALAR_OP_SPARSE_OUTER_ADD: return n->sparse_outer_add != NULL;
     default: return 0;
     }
 }

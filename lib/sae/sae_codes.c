@@ -153,23 +153,8 @@ scalar_status scalar_sae_decode(const scalar_sae *sae, const float *values,
                                          "%s: token %lld code %lld: latent %d >= d_sae %lld", fn,
                                          (long long)t, (long long)j, (int)indices[t * k + j],
                                          (long long)d_sae);
-#pragma omp parallel for num_threads(scalar_ctx_n_threads(sae->ctx)) schedule(static) \
-    if (scalar_ctx_n_threads(sae->ctx) > 1 && n_tokens * k * d_in >= 65536)
-    for (int64_t t = 0; t < n_tokens; t++) {
-        float *out = x_hat + t * d_in;
-        memcpy(out, sae->b_dec, (size_t)d_in * sizeof *out);
-        for (int64_t j = 0; j < k; j++) {
-            int32_t latent = indices[t * k + j];
-            if (latent < 0)
-                continue;
-            const float *row = sae->W_dec + (int64_t)latent * d_in;
-            float v = values[t * k + j];
-#pragma omp simd
-            for (int64_t i = 0; i < d_in; i++)
-                out[i] += v * row[i];
-        }
-    }
-    return SCALAR_OK;
+    return scalar_backend_sparse_decode(scalar_ctx_backend(sae->ctx), x_hat, values, indices,
+                                        sae->W_dec, sae->b_dec, n_tokens, k, d_sae, d_in);
 }
 
 scalar_status scalar_sae_decode_dense(const scalar_sae *sae, const float *codes, int64_t n_tokens,

@@ -184,7 +184,7 @@ START_TEST(test_register_rejects_small_struct)
     scalar_backend_ops ops = lite_ops("test-small");
     ops.struct_size = SCALAR_BACKEND_OPS_V1_SIZE - 8;
     assert_error(scalar_backend_register(&ops), SCALAR_E_VERSION, "struct_size");
-    ck_assert_int_eq(sizeof(scalar_backend_ops), SCALAR_BACKEND_OPS_V2_SIZE);
+    ck_assert_int_eq(sizeof(scalar_backend_ops), SCALAR_BACKEND_OPS_V3_SIZE);
 }
 END_TEST
 
@@ -291,6 +291,10 @@ START_TEST(test_register_v1_size_table_runs_new_ops_on_cpu_ref)
         ck_assert_int_eq(scalar_backend_attention_forward(ref, out_ref, att_ref, qkv, 1, 2, 2, 1),
                          SCALAR_OK);
         ck_assert(memcmp(out, out_ref, sizeof out) == 0 && memcmp(att, att_ref, sizeof att) == 0);
+        int32_t codes[2] = {2, -1};
+        ck_assert_int_eq(scalar_backend_sparse_decode(be, y, x, codes, x, NULL, 1, 2, 3, 2),
+                         SCALAR_OK);
+        ck_assert(y[0] == 5.0f && y[1] == 6.0f); /* 1 * row 2 of x as [3, 2] */
         scalar_ctx_free(ctx);
     }
     scalar_ctx_free(ref_ctx);
@@ -730,5 +734,6 @@ Suite *scalar_backend_suite(void)
     suite_add_tcase(s, bt_model_gradient_tcase());
     suite_add_tcase(s, bt_model_known_values_tcase());
     suite_add_tcase(s, bt_model_threads_tcase());
+    suite_add_tcase(s, bt_sparse_tcase());
     return s;
 }

@@ -46,5 +46,7 @@ TCase *bt_model_conformance_tcase(void);
 TCase *bt_model_gradient_tcase(void);
 TCase *bt_model_known_values_tcase(void);
 TCase *bt_model_threads_tcase(void);
+/* check_backend_sparse.c */
+TCase *bt_sparse_tcase(void);
 
 #endif

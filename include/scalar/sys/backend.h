@@ -63,7 +63,10 @@ SCALAR_BEGIN_DECL
 #define SCALAR_OP_ADD 17                    /**< scalar_backend_add() */
 #define SCALAR_OP_SUMSQ 18                  /**< scalar_backend_sumsq() */
 #define SCALAR_OP_ADAMW 19                  /**< scalar_backend_adamw() */
-#define SCALAR_OP_COUNT 20 /**< Number of operation ids in this version. */
+#define SCALAR_OP_SPARSE_DECODE 20          /**< scalar_backend_sparse_decode() */
+#define SCALAR_OP_SPARSE_DOT 21             /**< scalar_backend_sparse_dot() */
+#define SCALAR_OP_SPARSE_OUTER_ADD 22       /**< scalar_backend_sparse_outer_add() */
+#define SCALAR_OP_COUNT 23 /**< Number of operation ids in this version. */
 /** @} */
 
 /** Transpose flag of scalar_backend_sgemm(): use the matrix as stored. */
@@ -193,6 +196,20 @@ typedef struct scalar_backend_ops {
                            int64_t n, float lr, float beta1, float beta2, float eps,
                            float weight_decay, float grad_scale, int64_t step);
     /* slots above: abi 1, version 2 = 272 bytes on LP64 (SCALAR_BACKEND_OPS_V2_SIZE) */
+
+    /* ---- sparse-code kernels for the SAE layer (optional: NULL falls back to cpu-ref) ---- */
+    /** See scalar_backend_sparse_decode(). @since 0.2 */
+    scalar_status (*sparse_decode)(void *self, float *out, const float *values,
+                                   const int32_t *idx, const float *W, const float *bias,
+                                   int64_t n, int64_t k, int64_t n_rows, int64_t d);
+    /** See scalar_backend_sparse_dot(). @since 0.2 */
+    scalar_status (*sparse_dot)(void *self, float *out, const int32_t *idx, const float *W,
+                                const float *x, int64_t n, int64_t k, int64_t n_rows, int64_t d);
+    /** See scalar_backend_sparse_outer_add(). @since 0.2 */
+    scalar_status (*sparse_outer_add)(void *self, float *dW, const float *a, const int32_t *idx,
+                                      const float *x, int64_t n, int64_t k, int64_t n_rows,
+                                      int64_t d);
+    /* slots above: abi 1, version 3 = 296 bytes on LP64 (SCALAR_BACKEND_OPS_V3_SIZE) */
 } scalar_backend_ops;
 
 /** Size of the first version of ::scalar_backend_ops on LP64; smaller structs are refused. */
@@ -204,6 +221,12 @@ typedef struct scalar_backend_ops {
  * it lacks as NULL: those kernels run on cpu-ref.
  */
 #define SCALAR_BACKEND_OPS_V2_SIZE 272u
+/**
+ * Size of the third version of ::scalar_backend_ops on LP64 (the sparse-code
+ * kernels of the SAE layer appended after `adamw`).  Smaller tables read the
+ * slots they lack as NULL: those kernels run on cpu-ref.
+ */
+#define SCALAR_BACKEND_OPS_V3_SIZE 296u
 
 /**
  * @brief Register a backend so contexts can select it by name.
@@ -778,6 +801,94 @@ SCALAR_API scalar_status scalar_backend_adamw(scalar_backend *backend, float *pa
                                               const float *grad, float *m, float *v, int64_t n,
                                               float lr, float beta1, float beta2, float eps,
                                               float weight_decay, float grad_scale, int64_t step);
+
+/**
+ * @brief Decode sparse codes: `out[t] = bias + sum_j values[t,j] * W[idx[t,j]]`.
+ *
+ * Per element of `out`, in float: start from `bias` (0 when NULL), then add
+ * `values[t,j] * W[idx[t,j], c]` for j = 0, 1, ..., k - 1 in that order (one
+ * rounding for the product, one for the sum: the order is part of the
+ * contract, so every backend gives cpu-ref's bits).  A negative index is a
+ * code that is absent: it is skipped.  The gather-accumulate of k rows that
+ * replaces a dense `[n, n_rows] x [n_rows, d]` GEMM for TopK codes.
+ *
+ * @param[in]  backend borrowed.
+ * @param[out] out     [n, d], written.
+ * @param[in]  values  [n, k].
+ * @param[in]  idx     [n, k], each < n_rows (negative: skipped).
+ * @param[in]  W       [n_rows, d], the dictionary rows.
+ * @param[in]  bias    [d] or NULL.
+ * @param[in]  n       tokens.
+ * @param[in]  k       codes per token.
+ * @param[in]  n_rows  rows of @p W.
+ * @param[in]  d       row length.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL handle or pointer with
+ *         non-zero sizes, a negative size, an index >= n_rows, @p out
+ *         overlapping an input); ::SCALAR_E_BACKEND.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_backend_sparse_decode(scalar_backend *backend, float *out,
+                                                      const float *values, const int32_t *idx,
+                                                      const float *W, const float *bias,
+                                                      int64_t n, int64_t k, int64_t n_rows,
+                                                      int64_t d);
+
+/**
+ * @brief Dot products of rows with selected dictionary rows:
+ *        `out[t,j] = x[t] . W[idx[t,j]]`.
+ *
+ * The gradient of sparse decode with respect to its values.  A negative index
+ * gives 0.  The summation order is the backend's (cpu-ref sums in double and
+ * rounds once).
+ *
+ * @param[in]  backend borrowed.
+ * @param[out] out     [n, k], written.
+ * @param[in]  idx     [n, k], each < n_rows (negative: out is 0).
+ * @param[in]  W       [n_rows, d].
+ * @param[in]  x       [n, d].
+ * @param[in]  n       tokens.
+ * @param[in]  k       codes per token.
+ * @param[in]  n_rows  rows of @p W.
+ * @param[in]  d       row length.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (as scalar_backend_sparse_decode());
+ *         ::SCALAR_E_BACKEND.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_backend_sparse_dot(scalar_backend *backend, float *out,
+                                                   const int32_t *idx, const float *W,
+                                                   const float *x, int64_t n, int64_t k,
+                                                   int64_t n_rows, int64_t d);
+
+/**
+ * @brief Sparse outer-product accumulation: `dW[idx[t,j]] += a[t,j] * x[t]`.
+ *
+ * The gradient of sparse decode with respect to the dictionary (a = the
+ * codes, x = the output gradient), and of a TopK encoder with respect to its
+ * kept columns (a = the pre-activation gradient, x = the input; dW then holds
+ * the transposed encoder gradient).  Per element of `dW`, in float: the
+ * additions in (t, j) order, one rounding for the product, one for the sum;
+ * the order is part of the contract (bit-identical on every backend and
+ * thread count).  Negative indices are skipped, which is how a caller leaves
+ * rows out (a Staircase `detach` prefix).
+ *
+ * @param[in]     backend borrowed.
+ * @param[in,out] dW      [n_rows, d], accumulated.
+ * @param[in]     a       [n, k].
+ * @param[in]     idx     [n, k], each < n_rows (negative: skipped).
+ * @param[in]     x       [n, d].
+ * @param[in]     n       tokens.
+ * @param[in]     k       codes per token.
+ * @param[in]     n_rows  rows of @p dW.
+ * @param[in]     d       row length.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (as scalar_backend_sparse_decode());
+ *         ::SCALAR_E_BACKEND.
+ * @note One thread at a time per @p dW.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_backend_sparse_outer_add(scalar_backend *backend, float *dW,
+                                                         const float *a, const int32_t *idx,
+                                                         const float *x, int64_t n, int64_t k,
+                                                         int64_t n_rows, int64_t d);
 
 SCALAR_END_DECL
 

@@ -289,4 +289,7 @@ const scalar_backend_ops scalar__backend_cpu_ops = {
     .add = scalar__cpu_add,
     .sumsq = scalar__cpu_sumsq,
     .adamw = scalar__cpu_adamw,
+    .sparse_decode = scalar__cpu_sparse_decode,
+    .sparse_dot = scalar__cpu_sparse_dot,
+    .sparse_outer_add = scalar__cpu_sparse_outer_add,
 };

@@ -112,4 +112,15 @@ scalar_status scalar__cpu_adamw(void *self, float *param, const float *grad, flo
                                 int64_t n, float lr, float beta1, float beta2, float eps,
                                 float weight_decay, float grad_scale, int64_t step);
 
+/* cpu_sparse.c */
+scalar_status scalar__cpu_sparse_decode(void *self, float *out, const float *values,
+                                        const int32_t *idx, const float *W, const float *bias,
+                                        int64_t n, int64_t k, int64_t n_rows, int64_t d);
+scalar_status scalar__cpu_sparse_dot(void *self, float *out, const int32_t *idx, const float *W,
+                                     const float *x, int64_t n, int64_t k, int64_t n_rows,
+                                     int64_t d);
+scalar_status scalar__cpu_sparse_outer_add(void *self, float *dW, const float *a,
+                                           const int32_t *idx, const float *x, int64_t n,
+                                           int64_t k, int64_t n_rows, int64_t d);
+
 #endif /* SCALAR_BACKEND_CPU_H */

@@ -81,4 +81,7 @@ const scalar_backend_ops scalar__backend_cpu_ref_ops = {
     .add = scalar__ref_add,
     .sumsq = scalar__ref_sumsq,
     .adamw = scalar__ref_adamw,
+    .sparse_decode = scalar__ref_sparse_decode,
+    .sparse_dot = scalar__ref_sparse_dot,
+    .sparse_outer_add = scalar__ref_sparse_outer_add,
 };

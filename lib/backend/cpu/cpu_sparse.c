@@ -1,0 +1,110 @@
+/*
+ * cpu_sparse.c - the cpu backend's sparse-code kernels: decode (gather-
+ * accumulate of k dictionary rows per token), dot (the values' gradient) and
+ * outer-add (the dictionary's gradient).
+ *
+ * Dimension legend (row-major):
+ *   n       tokens;  k  codes per token
+ *   n_rows  dictionary rows;  d  row length
+ *
+ * Threads: decode and dot split the tokens; outer-add splits the dictionary
+ * rows (every thread scans all n*k codes and takes those in its row range),
+ * so each row receives its additions in (t, j) order whatever the thread
+ * count.  decode and outer-add are cpu-ref's float operations in cpu-ref's
+ * order (ISO C: no contraction into FMAs), hence bit-identical to it; dot
+ * sums in float vectors, a few ulps from cpu-ref's double.
+ */
+#include <string.h>
+
+#include "cpu.h"
+
+/* out[t] = bias + sum_j values[t,j] W[idx[t,j]]
+ *   out: [n, d];  values, idx: [n, k];  W: [n_rows, d];  bias: [d] or NULL */
+scalar_status scalar__cpu_sparse_decode(void *self, float *out, const float *values,
+                                        const int32_t *idx, const float *W, const float *bias,
+                                        int64_t n, int64_t k, int64_t n_rows, int64_t d)
+{
+    const scalar__cpu *s = self;
+    (void)n_rows;
+#pragma omp parallel for num_threads(s->n_threads) schedule(static) \
+    if (scalar__cpu_parallel(s, n * (k + 1) * d))
+    for (int64_t t = 0; t < n; t++) {
+        float *restrict o = out + t * d;
+        if (bias)
+            memcpy(o, bias, (size_t)d * sizeof *o);
+        else
+            memset(o, 0, (size_t)d * sizeof *o);
+        for (int64_t j = 0; j < k; j++) {
+            int32_t r = idx[t * k + j];
+            if (r < 0)
+                continue;
+            const float *restrict w = W + (int64_t)r * d;
+            float v = values[t * k + j];
+#pragma omp simd
+            for (int64_t c = 0; c < d; c++)
+                o[c] += v * w[c];
+        }
+    }
+    return SCALAR_OK;
+}
+
+/* out[t,j] = x[t] . W[idx[t,j]] (0 for an absent code)
+ *   out, idx: [n, k];  W: [n_rows, d];  x: [n, d] */
+scalar_status scalar__cpu_sparse_dot(void *self, float *out, const int32_t *idx, const float *W,
+                                     const float *x, int64_t n, int64_t k, int64_t n_rows,
+                                     int64_t d)
+{
+    const scalar__cpu *s = self;
+    (void)n_rows;
+#pragma omp parallel for num_threads(s->n_threads) schedule(static) \
+    if (scalar__cpu_parallel(s, n * k * d))
+    for (int64_t t = 0; t < n; t++) {
+        const float *restrict xt = x + t * d;
+        for (int64_t j = 0; j < k; j++) {
+            int32_t r = idx[t * k + j];
+            float acc = 0.0f;
+            if (r >= 0) {
+                const float *restrict w = W + (int64_t)r * d;
+#pragma omp simd reduction(+ : acc)
+                for (int64_t c = 0; c < d; c++)
+                    acc += xt[c] * w[c];
+            }
+            out[t * k + j] = acc;
+        }
+    }
+    return SCALAR_OK;
+}
+
+/* dW[idx[t,j]] += a[t,j] x[t], (t, j) ascending per row; rows [r0, r1) only. */
+static void outer_add_rows(float *dW, const float *a, const int32_t *idx, const float *x,
+                           int64_t n, int64_t k, int64_t d, int32_t r0, int32_t r1)
+{
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t j = 0; j < k; j++) {
+            int32_t r = idx[t * k + j];
+            if (r < r0 || r >= r1)
+                continue;
+            float *restrict g = dW + (int64_t)r * d;
+            const float *restrict xt = x + t * d;
+            float v = a[t * k + j];
+#pragma omp simd
+            for (int64_t c = 0; c < d; c++)
+                g[c] += v * xt[c];
+        }
+}
+
+/* dW[idx[t,j]] += a[t,j] x[t]
+ *   dW: [n_rows, d], accumulated;  a, idx: [n, k];  x: [n, d] */
+scalar_status scalar__cpu_sparse_outer_add(void *self, float *dW, const float *a,
+                                           const int32_t *idx, const float *x, int64_t n,
+                                           int64_t k, int64_t n_rows, int64_t d)
+{
+    const scalar__cpu *s = self;
+    int32_t n_parts = scalar__cpu_parallel(s, n * k * d) && n_rows > 1 ? s->n_threads : 1;
+#pragma omp parallel for num_threads(n_parts) schedule(static, 1) if (n_parts > 1)
+    for (int32_t p = 0; p < n_parts; p++) {
+        int32_t r0 = (int32_t)(n_rows * p / n_parts), r1 = (int32_t)(n_rows * (p + 1) / n_parts);
+        outer_add_rows(dW, a, idx, x, n, k, d, r0, r1);
+    }
+    return SCALAR_OK;
+}

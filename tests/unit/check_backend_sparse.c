@@ -1,0 +1,325 @@
+/*
+ * check_backend_sparse.c - the sparse-code kernels (decode, dot, outer-add):
+ * argument checks, hand-computed values, finite differences, every
+ * registered host backend against cpu-ref, and the cpu backend on 1 and 2
+ * threads compared bit for bit.
+ *
+ * Conformance thresholds:
+ *   sparse_decode, sparse_outer_add  bit-exact (their order of operations is
+ *                                    part of the contract)
+ *   sparse_dot                       |x - ref| <= 1e-6 * sum_c |x_c W_c| per
+ *                                    entry: float vector sums against cpu-ref's
+ *                                    double, error bounded by the sum's
+ *                                    condition, not its value (a dot that
+ *                                    cancels to ~0 is still checked fairly);
+ *                                    measured NMSE over 3000 entries ~1e-14
+ * Finite differences: central, h = 1e-2 on a loss linear in each argument
+ * (so the difference is exact up to rounding), relative error <= 1e-3.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_backend.h"
+#include "suites.h"
+
+#define DOT_REL 1e-6
+
+typedef struct sp_case {
+    int64_t n, k, n_rows, d;
+    float *values, *W, *bias, *x, *a;
+    int32_t *idx;
+} sp_case;
+
+/* Random codes with ~1/8 absent (-1) and repeats within a token allowed. */
+static void sp_make(sp_case *c, int64_t n, int64_t k, int64_t n_rows, int64_t d,
+                    scalar__rng *rng)
+{
+    c->n = n, c->k = k, c->n_rows = n_rows, c->d = d;
+    c->values = bt_floats(n * k);
+    c->a = bt_floats(n * k);
+    c->W = bt_floats(n_rows * d);
+    c->bias = bt_floats(d);
+    c->x = bt_floats(n * d);
+    c->idx = bt_ints(n * k);
+    bt_fill_normal(c->values, n * k, rng, 1.0f, 0.0f);
+    bt_fill_normal(c->a, n * k, rng, 1.0f, 0.0f);
+    bt_fill_normal(c->W, n_rows * d, rng, 0.5f, 0.0f);
+    bt_fill_normal(c->bias, d, rng, 0.5f, 0.0f);
+    bt_fill_normal(c->x, n * d, rng, 1.0f, 0.0f);
+    for (int64_t i = 0; i < n * k; i++)
+        c->idx[i] = scalar__rng_below(rng, 8) == 0 ? -1
+                                                    : (int32_t)scalar__rng_below(rng, (uint64_t)n_rows);
+}
+
+static void sp_free(sp_case *c)
+{
+    free(c->values);
+    free(c->a);
+    free(c->W);
+    free(c->bias);
+    free(c->x);
+    free(c->idx);
+}
+
+/* ---- argument checks ---- */
+
+START_TEST(test_sparse_arguments_checked)
+{
+    scalar_ctx *ctx = bt_ctx("cpu", 1);
+    scalar_backend *be = scalar_ctx_backend(ctx);
+    const scalar_status E = SCALAR_E_INVALID_ARG;
+    float out[8] = {0}, v[4] = {1, 1, 1, 1}, W[8] = {0}, x[8] = {0};
+    int32_t ok[4] = {0, 1, -1, 3}, big[4] = {0, 4, 1, 2};
+    bt_assert_error(scalar_backend_sparse_decode(NULL, out, v, ok, W, NULL, 2, 2, 4, 2), E,
+                    "backend is NULL");
+    bt_assert_error(scalar_backend_sparse_decode(be, out, v, big, W, NULL, 2, 2, 4, 2), E,
+                    "idx[1]=4 out of range");
+    bt_assert_error(scalar_backend_sparse_dot(be, out, big, W, x, 2, 2, 4, 2), E, "idx[1]=4");
+    bt_assert_error(scalar_backend_sparse_outer_add(be, W, v, big, x, 2, 2, 4, 2), E,
+                    "idx[1]=4");
+    bt_assert_error(scalar_backend_sparse_decode(be, out, v, ok, W, NULL, -1, 2, 4, 2), E,
+                    "n=-1");
+    bt_assert_error(scalar_backend_sparse_dot(be, out, ok, W, x, 2, -2, 4, 2), E, "k=-2");
+    bt_assert_error(scalar_backend_sparse_outer_add(be, W, v, ok, x, 2, 2, -4, 2), E,
+                    "n_rows=-4");
+    bt_assert_error(scalar_backend_sparse_decode(be, out, NULL, ok, W, NULL, 2, 2, 4, 2), E,
+                    "values is NULL");
+    bt_assert_error(scalar_backend_sparse_decode(be, out, v, NULL, W, NULL, 2, 2, 4, 2), E,
+                    "idx is NULL");
+    bt_assert_error(scalar_backend_sparse_outer_add(be, NULL, v, ok, x, 2, 2, 4, 2), E,
+                    "dW is NULL");
+    bt_assert_error(scalar_backend_sparse_decode(be, W, v, ok, W, NULL, 2, 2, 4, 2), E,
+                    "overlaps");
+    bt_assert_error(scalar_backend_sparse_outer_add(be, W, v, ok, W, 2, 2, 4, 2), E,
+                    "overlaps");
+    bt_assert_error(scalar_backend_sparse_dot(be, x, ok, W, x, 2, 2, 4, 2), E, "overlaps");
+    /* nothing to compute: NULL pointers are fine */
+    ck_assert_int_eq(scalar_backend_sparse_decode(be, NULL, NULL, NULL, NULL, NULL, 0, 3, 4, 2),
+                     SCALAR_OK);
+    ck_assert_int_eq(scalar_backend_sparse_dot(be, NULL, NULL, NULL, NULL, 5, 0, 4, 2),
+                     SCALAR_OK);
+    ck_assert_int_eq(scalar_backend_sparse_outer_add(be, NULL, NULL, NULL, NULL, 0, 2, 4, 2),
+                     SCALAR_OK);
+    scalar_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- hand-computed values, on every built-in backend ---- */
+
+START_TEST(test_sparse_known_values)
+{
+    static const char *const names[] = {"cpu", "cpu-ref"};
+    for (int b = 0; b < 2; b++) {
+        scalar_ctx *ctx = bt_ctx(names[b], 2);
+        scalar_backend *be = scalar_ctx_backend(ctx);
+        /* W rows: r0 = (1, 2), r1 = (3, 4), r2 = (5, 6); token 0 codes (r2: 2, r0: -1),
+         * token 1 codes (absent, r1: 0.5) */
+        float W[6] = {1, 2, 3, 4, 5, 6}, v[4] = {2, -1, 7, 0.5f}, bias[2] = {10, 20};
+        int32_t idx[4] = {2, 0, -1, 1};
+        float out[4], dot[4], x[4] = {1, -1, 2, 0.5f}, dW[6] = {0};
+        ck_assert_int_eq(scalar_backend_sparse_decode(be, out, v, idx, W, bias, 2, 2, 3, 2),
+                         SCALAR_OK);
+        ck_assert(out[0] == 10 + 10 - 1 && out[1] == 20 + 12 - 2);
+        ck_assert(out[2] == 10 + 1.5f && out[3] == 20 + 2);
+        ck_assert_int_eq(scalar_backend_sparse_decode(be, out, v, idx, W, NULL, 2, 2, 3, 2),
+                         SCALAR_OK);
+        ck_assert(out[0] == 9 && out[1] == 10 && out[2] == 1.5f && out[3] == 2);
+        ck_assert_int_eq(scalar_backend_sparse_dot(be, dot, idx, W, x, 2, 2, 3, 2), SCALAR_OK);
+        ck_assert(dot[0] == 5 - 6 && dot[1] == 1 - 2 && dot[2] == 0 && dot[3] == 6 + 2);
+        ck_assert_int_eq(scalar_backend_sparse_outer_add(be, dW, v, idx, x, 2, 2, 3, 2),
+                         SCALAR_OK);
+        /* r0 += -1 * x0; r1 += 0.5 * x1; r2 += 2 * x0 */
+        ck_assert(dW[0] == -1 && dW[1] == 1 && dW[2] == 1 && dW[3] == 0.25f);
+        ck_assert(dW[4] == 2 && dW[5] == -2);
+        scalar_ctx_free(ctx);
+    }
+}
+END_TEST
+
+/* ---- finite differences: L = sum(g * decode(values, W)) ---- */
+
+static double sp_loss(scalar_backend *be, const sp_case *c, const float *g, float *out)
+{
+    ck_assert_int_eq(scalar_backend_sparse_decode(be, out, c->values, c->idx, c->W, c->bias,
+                                                  c->n, c->k, c->n_rows, c->d),
+                     SCALAR_OK);
+    double L = 0.0;
+    for (int64_t i = 0; i < c->n * c->d; i++)
+        L += (double)g[i] * out[i];
+    return L;
+}
+
+START_TEST(test_sparse_gradients_match_finite_differences)
+{
+    scalar__rng rng;
+    scalar__rng_init(&rng, 77, 0);
+    scalar_ctx *ctx = bt_ctx("cpu", 1);
+    scalar_backend *be = scalar_ctx_backend(ctx);
+    sp_case c;
+    sp_make(&c, 6, 3, 5, 7, &rng);
+    float *g = bt_floats(c.n * c.d), *out = bt_floats(c.n * c.d);
+    float *dv = bt_floats(c.n * c.k), *dW = bt_floats(c.n_rows * c.d);
+    bt_fill_normal(g, c.n * c.d, &rng, 1.0f, 0.0f);
+    memset(dW, 0, (size_t)(c.n_rows * c.d) * sizeof(float));
+    /* dL/dvalues = sparse_dot(g); dL/dW = sparse_outer_add(values, g) */
+    ck_assert_int_eq(scalar_backend_sparse_dot(be, dv, c.idx, c.W, g, c.n, c.k, c.n_rows, c.d),
+                     SCALAR_OK);
+    ck_assert_int_eq(scalar_backend_sparse_outer_add(be, dW, c.values, c.idx, g, c.n, c.k,
+                                                     c.n_rows, c.d),
+                     SCALAR_OK);
+    const float h = 1e-2f;
+    for (int64_t i = 0; i < c.n * c.k; i++) {
+        float keep = c.values[i];
+        c.values[i] = keep + h;
+        double up = sp_loss(be, &c, g, out);
+        c.values[i] = keep - h;
+        double down = sp_loss(be, &c, g, out);
+        c.values[i] = keep;
+        double fd = (up - down) / (2.0 * h);
+        ck_assert_msg(fabs(fd - dv[i]) <= 1e-3 * (1.0 + fabs(fd)), "d values[%lld]: %g vs fd %g",
+                      (long long)i, (double)dv[i], fd);
+    }
+    for (int64_t i = 0; i < c.n_rows * c.d; i++) {
+        float keep = c.W[i];
+        c.W[i] = keep + h;
+        double up = sp_loss(be, &c, g, out);
+        c.W[i] = keep - h;
+        double down = sp_loss(be, &c, g, out);
+        c.W[i] = keep;
+        double fd = (up - down) / (2.0 * h);
+        ck_assert_msg(fabs(fd - dW[i]) <= 1e-3 * (1.0 + fabs(fd)), "d W[%lld]: %g vs fd %g",
+                      (long long)i, (double)dW[i], fd);
+    }
+    free(g);
+    free(out);
+    free(dv);
+    free(dW);
+    sp_free(&c);
+    scalar_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- conformance against cpu-ref ---- */
+
+typedef struct sp_out {
+    float *dec, *dec_nobias, *dot, *dW;
+} sp_out;
+
+static void sp_run(scalar_backend *be, const sp_case *c, sp_out *o, const float *dW0)
+{
+    int64_t n = c->n, k = c->k, nr = c->n_rows, d = c->d;
+    o->dec = bt_floats(n * d);
+    o->dec_nobias = bt_floats(n * d);
+    o->dot = bt_floats(n * k);
+    o->dW = bt_floats(nr * d);
+    memcpy(o->dW, dW0, (size_t)(nr * d) * sizeof(float));
+    ck_assert_int_eq(scalar_backend_sparse_decode(be, o->dec, c->values, c->idx, c->W, c->bias,
+                                                  n, k, nr, d),
+                     SCALAR_OK);
+    ck_assert_int_eq(scalar_backend_sparse_decode(be, o->dec_nobias, c->values, c->idx, c->W,
+                                                  NULL, n, k, nr, d),
+                     SCALAR_OK);
+    ck_assert_int_eq(scalar_backend_sparse_dot(be, o->dot, c->idx, c->W, c->x, n, k, nr, d),
+                     SCALAR_OK);
+    ck_assert_int_eq(scalar_backend_sparse_outer_add(be, o->dW, c->a, c->idx, c->x, n, k, nr, d),
+                     SCALAR_OK);
+}
+
+static void sp_out_free(sp_out *o)
+{
+    free(o->dec);
+    free(o->dec_nobias);
+    free(o->dot);
+    free(o->dW);
+}
+
+static void sp_compare(const sp_case *c, const sp_out *x, const sp_out *ref, int exact_dot,
+                       const char *name)
+{
+    size_t nd = (size_t)(c->n * c->d) * sizeof(float);
+    ck_assert_msg(memcmp(x->dec, ref->dec, nd) == 0, "%s sparse_decode differs", name);
+    ck_assert_msg(memcmp(x->dec_nobias, ref->dec_nobias, nd) == 0,
+                  "%s sparse_decode (no bias) differs", name);
+    ck_assert_msg(memcmp(x->dW, ref->dW, (size_t)(c->n_rows * c->d) * sizeof(float)) == 0,
+                  "%s sparse_outer_add differs (n %lld k %lld rows %lld d %lld)", name,
+                  (long long)c->n, (long long)c->k, (long long)c->n_rows, (long long)c->d);
+    if (exact_dot) {
+        ck_assert_msg(memcmp(x->dot, ref->dot, (size_t)(c->n * c->k) * sizeof(float)) == 0,
+                      "%s sparse_dot differs", name);
+        return;
+    }
+    for (int64_t t = 0; t < c->n; t++)
+        for (int64_t j = 0; j < c->k; j++) {
+            int32_t r = c->idx[t * c->k + j];
+            double cond = 0.0;
+            for (int64_t i = 0; r >= 0 && i < c->d; i++)
+                cond += fabs((double)c->x[t * c->d + i] * c->W[(int64_t)r * c->d + i]);
+            double err = fabs((double)x->dot[t * c->k + j] - ref->dot[t * c->k + j]);
+            ck_assert_msg(err <= DOT_REL * cond, "%s sparse_dot[%lld, %lld]: %.9g vs %.9g", name,
+                          (long long)t, (long long)j, (double)x->dot[t * c->k + j],
+                          (double)ref->dot[t * c->k + j]);
+        }
+}
+
+static void conf_sparse(scalar_backend *be, scalar_backend *ref, const char *name,
+                        scalar__rng *rng)
+{
+    static const int64_t ns[] = {1, 7, 300}, ks[] = {1, 3, 10}, rows[] = {1, 5, 512},
+                         ds[] = {1, 17, 64, 65};
+    for (int trial = 0; trial < 24; trial++) {
+        sp_case c;
+        sp_make(&c, ns[scalar__rng_below(rng, 3)], ks[scalar__rng_below(rng, 3)],
+                rows[scalar__rng_below(rng, 3)], ds[scalar__rng_below(rng, 4)], rng);
+        float *dW0 = bt_floats(c.n_rows * c.d);
+        bt_fill_normal(dW0, c.n_rows * c.d, rng, 1.0f, 0.0f);
+        sp_out x, r;
+        sp_run(be, &c, &x, dW0);
+        sp_run(ref, &c, &r, dW0);
+        sp_compare(&c, &x, &r, 0, name);
+        sp_out_free(&x);
+        sp_out_free(&r);
+        free(dW0);
+        sp_free(&c);
+    }
+}
+
+START_TEST(test_conformance_sparse)
+{
+    bt_for_each_backend(conf_sparse);
+}
+END_TEST
+
+START_TEST(test_cpu_sparse_one_and_two_threads_bit_identical)
+{
+    scalar__rng rng;
+    scalar__rng_init(&rng, 9, 0);
+    sp_case c;
+    sp_make(&c, 2000, 10, 512, 64, &rng); /* above the parallel threshold */
+    float *dW0 = bt_floats(c.n_rows * c.d);
+    bt_fill_normal(dW0, c.n_rows * c.d, &rng, 1.0f, 0.0f);
+    scalar_ctx *ctx1 = bt_ctx("cpu", 1), *ctx2 = bt_ctx("cpu", 2);
+    sp_out one, two;
+    sp_run(scalar_ctx_backend(ctx1), &c, &one, dW0);
+    sp_run(scalar_ctx_backend(ctx2), &c, &two, dW0);
+    sp_compare(&c, &one, &two, 1, "cpu 1 vs 2 threads");
+    sp_out_free(&one);
+    sp_out_free(&two);
+    free(dW0);
+    sp_free(&c);
+    scalar_ctx_free(ctx1);
+    scalar_ctx_free(ctx2);
+}
+END_TEST
+
+TCase *bt_sparse_tcase(void)
+{
+    TCase *tc = tcase_create("sparse");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_sparse_arguments_checked);
+    tcase_add_test(tc, test_sparse_known_values);
+    tcase_add_test(tc, test_sparse_gradients_match_finite_differences);
+    tcase_add_test(tc, test_conformance_sparse);
+    tcase_add_test(tc, test_cpu_sparse_one_and_two_threads_bit_identical);
+    return tc;
+}
