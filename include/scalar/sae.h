@@ -245,6 +245,361 @@ SCALAR_API scalar_status scalar_sae_decode(const scalar_sae *sae, const float *v
 SCALAR_API scalar_status scalar_sae_decode_dense(const scalar_sae *sae, const float *codes,
                                                  int64_t n_tokens, float *x_hat);
 
+/* ===================================================================== */
+/*  Staircase groups: one shared dictionary, prefix slices per SAE        */
+/* ===================================================================== */
+
+/** @name Staircase training modes (frozen values)
+ * @{ */
+#define SCALAR_SAE_GROUP_SHARE 0  /**< SAE j's gradient reaches its whole prefix `[0, n_j)` (the paper's). */
+#define SCALAR_SAE_GROUP_DETACH 1 /**< SAE j trains only its own latents `[n_{j-1}, n_j)`. */
+/** @} */
+
+/**
+ * A Staircase group (opaque): one shared `W_enc [d_in, n_max]` and
+ * `W_dec [n_max, d_in]`; member SAE j uses the first `n_j` latents
+ * (`W_enc[:, :n_j]`, `W_dec[:n_j, :]`, sizes strictly increasing, `n_max` the
+ * last) with its own `b_enc [n_j]` and `b_dec [d_in]` and its own hook point.
+ * A group of one member is a plain TopK SAE; SPEC.md's `noshare` control is a
+ * set of one-member groups.  Every member is a TopK SAE with the same `k`.
+ *
+ * Saved as a folder: `cfg.json` (`"format": "libscalar.sae_group"`, d_in, k,
+ * mode, `apply_b_dec_to_input`, and per member `d_sae` and `hook_name`) and
+ * `sae_weights.safetensors` holding the shared `W_enc` and `W_dec` once and
+ * `b_enc.{j}`, `b_dec.{j}` per member: the names scalar_sae_group_param_read()
+ * takes.
+ */
+typedef struct scalar_sae_group scalar_sae_group;
+
+/**
+ * @brief Create a group with SPEC.md's initialisation of one SAE of `n_max`
+ *        latents (`W_dec` Kaiming-uniform, `W_enc = W_dec^T`, zero biases).
+ *
+ * @param[out] out        receives the group; NULL on failure.
+ * @param[in]  ctx        the context; the group holds a reference.
+ * @param[in]  base       d_in, k, `apply_b_dec_to_input` and the seed (the same
+ *                        seed and `d_sae = n_max` give the matrices of
+ *                        scalar_sae_create()); architecture ::SCALAR_SAE_TOPK;
+ *                        `d_sae` must equal the largest size; `hook_name` unused.
+ * @param[in]  n_members  1 to 64.
+ * @param[in]  sizes      [n_members] latents per member, strictly increasing,
+ *                        each >= k.
+ * @param[in]  hook_names [n_members] hook point per member (copied), or NULL
+ *                        (none); an entry may be NULL.
+ * @param[in]  mode       ::SCALAR_SAE_GROUP_SHARE or ::SCALAR_SAE_GROUP_DETACH.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL, sizes not increasing,
+ *         unknown mode, not TopK, a bad base); ::SCALAR_E_NOMEM.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_group_create(scalar_sae_group **out, scalar_ctx *ctx,
+                                                 const scalar_sae_config *base, int32_t n_members,
+                                                 const int32_t *sizes,
+                                                 const char *const *hook_names, int32_t mode);
+
+/**
+ * @brief Load a group saved by scalar_sae_group_save().
+ * @param[out] out  receives the group; NULL on failure.
+ * @param[in]  ctx  the context; the group holds a reference.
+ * @param[in]  path the folder.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_IO; ::SCALAR_E_FORMAT
+ *         (not a group folder, a missing or unexpected tensor); ::SCALAR_E_SHAPE;
+ *         ::SCALAR_E_NUMERIC (a non-finite value); ::SCALAR_E_NOMEM.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_group_load(scalar_sae_group **out, scalar_ctx *ctx,
+                                               const char *path);
+
+/**
+ * @brief Save the group (weights, then cfg.json, each atomically); DIR is
+ *        created if missing.  Loading it back gives the same bits.
+ * @param[in] group borrowed.
+ * @param[in] dir   the folder.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_IO; ::SCALAR_E_NOMEM.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_group_save(const scalar_sae_group *group, const char *dir);
+
+/**
+ * @brief Release the caller's reference; the memory goes when the member
+ *        handles of scalar_sae_group_get_sae() are freed too.  NULL is a no-op.
+ * @param[in] group owned.
+ * @since 0.2
+ */
+SCALAR_API void scalar_sae_group_free(scalar_sae_group *group);
+
+/**
+ * @brief Number of member SAEs.
+ * @param[in] group borrowed.
+ * @return the count; 0 for NULL.
+ * @since 0.2
+ */
+SCALAR_API int32_t scalar_sae_group_n_members(const scalar_sae_group *group);
+
+/**
+ * @brief The training mode (::SCALAR_SAE_GROUP_SHARE or ::SCALAR_SAE_GROUP_DETACH).
+ * @param[in] group borrowed.
+ * @return the mode; -1 for NULL.
+ * @since 0.2
+ */
+SCALAR_API int32_t scalar_sae_group_mode(const scalar_sae_group *group);
+
+/**
+ * @brief A handle on member @p index: a TopK ::scalar_sae of `d_sae = n_j`
+ *        that views the group's memory (nothing is copied).
+ *
+ * Every scalar_sae_* function takes it: encode, decode, scalar_sae_save()
+ * (which writes the member alone, as a plain SAELens SAE), and
+ * scalar_sae_param_write(), which writes into the shared matrices.  The handle
+ * holds a reference on the group; release it with scalar_sae_free().
+ *
+ * @param[out] out   receives the handle; NULL on failure.
+ * @param[in]  group borrowed.
+ * @param[in]  index 0 .. n_members - 1.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_NOMEM.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_group_get_sae(scalar_sae **out, scalar_sae_group *group,
+                                                  int32_t index);
+
+/**
+ * @brief Copy the group parameter @p name: `W_enc` [d_in, n_max], `W_dec`
+ *        [n_max, d_in], `b_enc.{j}` [n_j], `b_dec.{j}` [d_in].
+ * @param[in]  group    borrowed.
+ * @param[in]  name     the tensor name.
+ * @param[out] out      receives the values.
+ * @param[in]  capacity floats at @p out.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (unknown name); ::SCALAR_E_BUFSIZE.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_group_param_read(const scalar_sae_group *group,
+                                                     const char *name, float *out,
+                                                     size_t capacity);
+
+/**
+ * @brief Overwrite the group parameter @p name with exactly its size in floats.
+ * @param[in,out] group no other thread may use it meanwhile.
+ * @param[in]     name  as scalar_sae_group_param_read().
+ * @param[in]     in    the values, every one finite.
+ * @param[in]     n     floats at @p in.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_NUMERIC (nothing written).
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_group_param_write(scalar_sae_group *group, const char *name,
+                                                      const float *in, size_t n);
+
+/* ===================================================================== */
+/*  Training                                                              */
+/* ===================================================================== */
+
+/**
+ * @brief Adam and schedule settings of the SAE trainer.  Defaults
+ *        (scalar_sae_trainer_options_init()) are SPEC.md's toy recipe.
+ */
+typedef struct scalar_sae_trainer_options {
+    size_t struct_size;     /**< Set by scalar_sae_trainer_options_init(). */
+    int64_t warmup_steps;   /**< Linear warmup steps (750). */
+    int64_t max_steps;      /**< Step at which the cosine reaches min_lr (7500). */
+    float lr;               /**< Peak learning rate (1e-3). */
+    float min_lr;           /**< Final learning rate (1e-4). */
+    float beta1;            /**< Adam beta1 (0.9). */
+    float beta2;            /**< Adam beta2 (0.95). */
+    float eps;              /**< Adam epsilon (1e-8). */
+    float weight_decay;     /**< Decoupled decay on W_enc and W_dec (0). */
+    float grad_clip;        /**< One global gradient-norm clip over every SAE; 0 disables (1.0). */
+    int32_t renorm_decoder; /**< 1: rescale decoder rows to unit norm after each step (0). */
+} scalar_sae_trainer_options;
+
+/**
+ * @brief Fill @p options with the defaults.
+ * @param[out] options     the struct.
+ * @param[in]  struct_size sizeof(*options) as compiled.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_trainer_options_init(scalar_sae_trainer_options *options,
+                                                         size_t struct_size);
+
+/**
+ * @brief sizeof(scalar_sae_trainer_options) in this library.
+ * @return the size in bytes (56 on LP64).
+ * @since 0.2
+ */
+SCALAR_API size_t scalar_sae_trainer_options_size(void);
+
+/**
+ * Trains a set of groups concurrently (opaque): SPEC.md's loss per SAE
+ * (squared error summed over d_in, mean over tokens), their sum
+ * back-propagated, one global norm clip, then Adam on every group.
+ * Gradients are sparse: only the k kept latents of each token carry one
+ * (decoder rows and encoder columns by scatter, never a dense
+ * `[n, d_sae]` gradient).  One thread at a time per trainer.
+ */
+typedef struct scalar_sae_trainer scalar_sae_trainer;
+
+/** Forward declaration (scalar/model.h). */
+struct scalar_model;
+
+/**
+ * @brief Create a trainer over @p n_groups groups.
+ *
+ * Members are numbered across the groups in order (group 0's members first);
+ * that order indexes activations and losses below.  With a @p model, every
+ * member needs a hook name the model has (`blocks.{i}.hook_*`, d_in = n_embd),
+ * and scalar_sae_trainer_step() streams its activations from a frozen
+ * forward; without one, only the `_acts` calls are available.
+ *
+ * @param[out] out      receives the trainer.
+ * @param[in]  model    borrowed and held, never changed; or NULL.
+ * @param[in]  groups   [n_groups], borrowed and held; the trainer changes their
+ *                      parameters on every step.  A group may appear once.
+ * @param[in]  n_groups >= 1.
+ * @param[in]  max_tokens the most tokens of one step (sizes the workspaces).
+ * @param[in]  options  NULL for the defaults.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL, a repeated group, a hook
+ *         the model lacks, a width that is not n_embd, groups on other
+ *         contexts); ::SCALAR_E_VERSION; ::SCALAR_E_NOMEM.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_trainer_create(scalar_sae_trainer **out,
+                                                   const struct scalar_model *model,
+                                                   scalar_sae_group *const *groups,
+                                                   int32_t n_groups, int64_t max_tokens,
+                                                   const scalar_sae_trainer_options *options);
+
+/**
+ * @brief Free a trainer (and its references); NULL does nothing.
+ * @param[in] trainer owned.
+ * @since 0.2
+ */
+SCALAR_API void scalar_sae_trainer_free(scalar_sae_trainer *trainer);
+
+/**
+ * @brief Total member SAEs over all groups.
+ * @param[in] trainer borrowed.
+ * @return the count; 0 for NULL.
+ * @since 0.2
+ */
+SCALAR_API int32_t scalar_sae_trainer_n_saes(const scalar_sae_trainer *trainer);
+
+/**
+ * @brief The learning rate of step @p step (0-based), as
+ *        scalar_model_trainer_lr(): linear warmup, then a cosine to min_lr.
+ * @param[in] trainer borrowed.
+ * @param[in] step    >= 0.
+ * @return the rate; 0 for NULL.
+ * @since 0.2
+ */
+SCALAR_API float scalar_sae_trainer_lr(const scalar_sae_trainer *trainer, int64_t step);
+
+/**
+ * @brief Losses and gradients for given activations, without an update.
+ *
+ * Afterwards scalar_sae_trainer_read_grad() reads the gradient of the summed
+ * loss (before clipping).
+ *
+ * @param[in]  trainer  borrowed.
+ * @param[in]  acts     [n_saes] pointers, each [n_tokens, d_in] (the member's input).
+ * @param[in]  n_tokens 1 .. max_tokens.
+ * @param[out] losses   [n_saes] per-SAE losses; may be NULL.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; backend errors.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_trainer_compute_acts(scalar_sae_trainer *trainer,
+                                                         const float *const *acts,
+                                                         int64_t n_tokens, float *losses);
+
+/**
+ * @brief One training step on given activations: scalar_sae_trainer_compute_acts(),
+ *        the global clip, Adam at the scheduled rate.
+ * @param[in]  trainer   borrowed.
+ * @param[in]  acts      as scalar_sae_trainer_compute_acts().
+ * @param[in]  n_tokens  1 .. max_tokens.
+ * @param[out] losses    [n_saes]; may be NULL.
+ * @param[out] grad_norm the global gradient norm before clipping; may be NULL.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_NUMERIC (a non-finite
+ *         loss or gradient: nothing is updated).
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_trainer_step_acts(scalar_sae_trainer *trainer,
+                                                      const float *const *acts, int64_t n_tokens,
+                                                      float *losses, float *grad_norm);
+
+/**
+ * @brief One training step on activations of the frozen model for token ids.
+ * @param[in]  trainer   borrowed; created with a model.
+ * @param[in]  ids       [B, T] token ids.
+ * @param[in]  B         sequences.
+ * @param[in]  T         tokens per sequence; B * T <= max_tokens.
+ * @param[out] losses    [n_saes]; may be NULL.
+ * @param[out] grad_norm may be NULL.
+ * @return as scalar_sae_trainer_step_acts(); model errors.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_trainer_step(scalar_sae_trainer *trainer, const int32_t *ids,
+                                                 int64_t B, int64_t T, float *losses,
+                                                 float *grad_norm);
+
+/**
+ * @brief Per-SAE losses of the model's activations for @p ids, no gradient
+ *        (validation).
+ * @param[in]  trainer borrowed; created with a model.
+ * @param[in]  ids     [B, T].
+ * @param[in]  B       sequences.
+ * @param[in]  T       tokens per sequence; B * T <= max_tokens.
+ * @param[out] losses  [n_saes].
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; model and backend errors.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_trainer_evaluate(scalar_sae_trainer *trainer,
+                                                     const int32_t *ids, int64_t B, int64_t T,
+                                                     float *losses);
+
+/**
+ * @brief The gradient of the last compute or step (before clipping) of group
+ *        @p group's parameter @p name (names of scalar_sae_group_param_read()).
+ * @param[in]  trainer  borrowed.
+ * @param[in]  group    0 .. n_groups - 1.
+ * @param[in]  name     the tensor name.
+ * @param[out] out      receives the values.
+ * @param[in]  capacity floats at @p out.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_BUFSIZE.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_trainer_read_grad(const scalar_sae_trainer *trainer,
+                                                      int32_t group, const char *name, float *out,
+                                                      size_t capacity);
+
+/**
+ * @brief Steps taken (restored by scalar_sae_trainer_load()).
+ * @param[in] trainer borrowed.
+ * @return the count; 0 for NULL.
+ * @since 0.2
+ */
+SCALAR_API int64_t scalar_sae_trainer_steps(const scalar_sae_trainer *trainer);
+
+/**
+ * @brief Save the optimizer state (Adam moments of every group, the step) to
+ *        a safetensors file, atomically.  The groups' weights are saved apart
+ *        (scalar_sae_group_save()).
+ * @param[in] trainer borrowed.
+ * @param[in] path    the file.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_IO; ::SCALAR_E_NOMEM.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_trainer_save(const scalar_sae_trainer *trainer,
+                                                 const char *path);
+
+/**
+ * @brief Restore the state written by scalar_sae_trainer_save() for groups of
+ *        the same shapes; nothing changes on failure.
+ * @param[in] trainer borrowed.
+ * @param[in] path    the file.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG; ::SCALAR_E_IO; ::SCALAR_E_FORMAT;
+ *         ::SCALAR_E_SHAPE.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_trainer_load(scalar_sae_trainer *trainer, const char *path);
+
 SCALAR_END_DECL
 
 /** @} */

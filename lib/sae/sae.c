@@ -104,24 +104,25 @@ scalar_status scalar__sae_alloc(scalar_sae **out, scalar_ctx *ctx, const scalar_
     s->W_dec = s->b_enc + d_sae;
     s->b_dec = s->W_dec + d_sae * d_in;
     s->threshold = cfg->architecture == SCALAR_SAE_JUMPRELU ? s->b_dec + d_in : NULL;
+    s->ld_enc = d_sae;
     *out = s;
     return SCALAR_OK;
 }
 
 /* W_dec ~ U[-b, b), b = sqrt(6 / d_in) (torch.nn.init.kaiming_uniform_'s
- * defaults on [d_sae, d_in]); W_enc = W_dec^T; biases (and thresholds) 0. */
-static void init_params(scalar_sae *s)
+ * defaults on [d_sae, d_in]); W_enc = W_dec^T (row stride ld_enc). */
+void scalar__sae_init_weights(const scalar_ctx *ctx, uint64_t seed, int64_t d_in, int64_t d_sae,
+                              float *W_enc, int64_t ld_enc, float *W_dec)
 {
     scalar__rng rng;
     /* one stream per SAE seed: "sae" in the top bytes, the seed below */
-    scalar__rng_init(&rng, s->ctx->seed, (0x736165ull << 40) ^ s->cfg.seed);
-    int64_t d_in = s->cfg.d_in, d_sae = s->cfg.d_sae;
+    scalar__rng_init(&rng, ctx->seed, (0x736165ull << 40) ^ seed);
     float bound = sqrtf(6.0f / (float)d_in);
     for (int64_t j = 0; j < d_sae; j++)
         for (int64_t i = 0; i < d_in; i++) {
             float w = bound * (2.0f * scalar__rng_uniform(&rng) - 1.0f);
-            s->W_dec[j * d_in + i] = w;
-            s->W_enc[i * d_sae + j] = w;
+            W_dec[j * d_in + i] = w;
+            W_enc[i * ld_enc + j] = w;
         }
 }
 
@@ -137,7 +138,8 @@ scalar_status scalar_sae_create(scalar_sae **out, scalar_ctx *ctx, const scalar_
     SCALAR_TRY(scalar__sae_config_check(&cfg, config, fn));
     scalar_sae *s;
     SCALAR_TRY(scalar__sae_alloc(&s, ctx, &cfg, fn));
-    init_params(s);
+    scalar__sae_init_weights(ctx, s->cfg.seed, s->cfg.d_in, s->cfg.d_sae, s->W_enc, s->ld_enc,
+                             s->W_dec); /* biases (and thresholds) stay 0 */
     *out = s;
     return SCALAR_OK;
 }
@@ -147,9 +149,13 @@ void scalar_sae_free(scalar_sae *sae)
     if (!sae)
         return;
     scalar_ctx *ctx = sae->ctx;
+    scalar_sae_group *group = sae->group;
     scalar__free(ctx, sae->data);
     scalar__free(ctx, sae);
-    scalar__ctx_release(ctx);
+    if (group)
+        scalar_sae_group_free(group); /* the view's reference */
+    else
+        scalar__ctx_release(ctx);
 }
 
 scalar_status scalar_sae_get_config(const scalar_sae *sae, scalar_sae_config *config)
@@ -197,6 +203,12 @@ scalar_status scalar_sae_param_read(const scalar_sae *sae, const char *name, flo
     if (capacity < (size_t)n)
         return scalar__error_set(SCALAR_E_BUFSIZE, "%s: \"%s\" has %lld floats, capacity %zu", fn,
                                  name, (long long)n, capacity);
+    if (p == sae->W_enc && sae->ld_enc != sae->cfg.d_sae) { /* a group member's columns */
+        for (int64_t i = 0; i < sae->cfg.d_in; i++)
+            memcpy(out + i * sae->cfg.d_sae, p + i * sae->ld_enc,
+                   (size_t)sae->cfg.d_sae * sizeof *out);
+        return SCALAR_OK;
+    }
     memcpy(out, p, (size_t)n * sizeof *out);
     return SCALAR_OK;
 }
@@ -218,6 +230,12 @@ scalar_status scalar_sae_param_write(scalar_sae *sae, const char *name, const fl
         if (!isfinite(in[i]))
             return scalar__error_set(SCALAR_E_NUMERIC, "%s: \"%s\"[%zu] is not finite", fn, name,
                                      i);
+    if (p == sae->W_enc && sae->ld_enc != sae->cfg.d_sae) { /* a group member's columns */
+        for (int64_t i = 0; i < sae->cfg.d_in; i++)
+            memcpy(p + i * sae->ld_enc, in + i * sae->cfg.d_sae,
+                   (size_t)sae->cfg.d_sae * sizeof *p);
+        return SCALAR_OK;
+    }
     memcpy(p, in, n * sizeof *p);
     return SCALAR_OK;
 }

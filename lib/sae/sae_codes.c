@@ -40,7 +40,7 @@ static scalar_status encode_block(const scalar_sae *s, float *xc, float *pre, in
         in = xc;
     }
     SCALAR_TRY(scalar_backend_sgemm(be, SCALAR_NO_TRANS, SCALAR_NO_TRANS, blk, d_sae, d_in, 1.0f,
-                                    in, d_in, s->W_enc, d_sae, 0.0f, pre, ld_pre));
+                                    in, d_in, s->W_enc, s->ld_enc, 0.0f, pre, ld_pre));
     for (int64_t r = 0; r < blk; r++) {
         float *row = pre + r * ld_pre;
         if (s->cfg.architecture == SCALAR_SAE_JUMPRELU) {
@@ -72,6 +72,31 @@ static scalar_status check_call(const scalar_sae *s, const void *a, const void *
     return SCALAR_OK;
 }
 
+int64_t scalar__sae_encode_scratch(const scalar_sae *s, int64_t n)
+{
+    int64_t blk = block_rows(s->cfg.d_sae, n > 0 ? n : 1);
+    return blk * ((int64_t)s->cfg.d_in + s->cfg.d_sae);
+}
+
+scalar_status scalar__sae_encode_topk(const scalar_sae *s, const float *x, int64_t n,
+                                      float *values, int32_t *indices, float *xc, float *scratch)
+{
+    int64_t d_in = s->cfg.d_in, d_sae = s->cfg.d_sae, k = s->cfg.k;
+    int64_t blk = block_rows(d_sae, n > 0 ? n : 1);
+    float *pre = scratch + blk * d_in;
+    scalar_backend *be = scalar_ctx_backend(s->ctx);
+    for (int64_t t0 = 0; t0 < n; t0 += blk) {
+        int64_t rows = n - t0 < blk ? n - t0 : blk;
+        float *xc_blk = xc ? xc + t0 * d_in : scratch;
+        SCALAR_TRY(encode_block(s, xc_blk, pre, d_sae, x + t0 * d_in, rows));
+        if (xc && !s->cfg.apply_b_dec_to_input)
+            memcpy(xc_blk, x + t0 * d_in, (size_t)(rows * d_in) * sizeof(float));
+        SCALAR_TRY(scalar_backend_topk_rows(be, values + t0 * k, indices + t0 * k, pre, rows,
+                                            d_sae, k));
+    }
+    return SCALAR_OK;
+}
+
 scalar_status scalar_sae_encode(const scalar_sae *sae, const float *x, int64_t n_tokens,
                                 float *values, int32_t *indices)
 {
@@ -82,22 +107,12 @@ scalar_status scalar_sae_encode(const scalar_sae *sae, const float *x, int64_t n
                                  "scalar_sae_encode_dense)", fn);
     if (n_tokens == 0)
         return SCALAR_OK;
-    int64_t d_in = sae->cfg.d_in, d_sae = sae->cfg.d_sae, k = sae->cfg.k;
-    int64_t blk = block_rows(d_sae, n_tokens);
-    float *xc = scalar__alloc(sae->ctx, (size_t)(blk * (d_in + d_sae)) * sizeof(float), fn);
-    if (!xc)
+    int64_t floats = scalar__sae_encode_scratch(sae, n_tokens);
+    float *scratch = scalar__alloc(sae->ctx, (size_t)floats * sizeof(float), fn);
+    if (!scratch)
         return SCALAR_E_NOMEM;
-    float *pre = xc + blk * d_in;
-    scalar_backend *be = scalar_ctx_backend(sae->ctx);
-    scalar_status s = SCALAR_OK;
-    for (int64_t t0 = 0; t0 < n_tokens && s == SCALAR_OK; t0 += blk) {
-        int64_t rows = n_tokens - t0 < blk ? n_tokens - t0 : blk;
-        s = encode_block(sae, xc, pre, d_sae, x + t0 * d_in, rows);
-        if (s == SCALAR_OK)
-            s = scalar_backend_topk_rows(be, values + t0 * k, indices + t0 * k, pre, rows, d_sae,
-                                         k);
-    }
-    scalar__free(sae->ctx, xc);
+    scalar_status s = scalar__sae_encode_topk(sae, x, n_tokens, values, indices, NULL, scratch);
+    scalar__free(sae->ctx, scratch);
     return s;
 }
 

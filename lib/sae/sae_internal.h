@@ -25,10 +25,51 @@ struct scalar_sae {
     scalar_ctx *ctx;
     scalar_sae_config cfg; /* struct_size = sizeof; hook_name points at `hook` or is NULL */
     char hook[SCALAR__SAE_HOOK_MAX + 1];
-    float *data;
+    float *data;           /* owned; NULL for a group member's view */
     int64_t n_params;
     float *W_enc, *b_enc, *W_dec, *b_dec, *threshold;
+    int64_t ld_enc;        /* row stride of W_enc: d_sae, or the group's n_max */
+    scalar_sae_group *group; /* a member's group (a reference), else NULL */
 };
+
+/* Groups hold at most this many members. */
+#define SCALAR__GROUP_MAX_MEMBERS 64
+
+/* Parameters, one allocation, in this order:
+ *   W_enc [d_in, n_max], W_dec [n_max, d_in],
+ *   then per member j: b_enc_j [n_j], b_dec_j [d_in] */
+struct scalar_sae_group {
+    int32_t refcount;      /* atomic: the caller plus one per member view and trainer */
+    scalar_ctx *ctx;       /* retained */
+    int32_t d_in, k, n_members, mode, apply_b_dec_to_input;
+    int32_t sizes[SCALAR__GROUP_MAX_MEMBERS];
+    char (*hooks)[SCALAR__SAE_HOOK_MAX + 1]; /* [n_members], "" for none */
+    uint64_t seed;
+    float *data;
+    int64_t n_params;
+    float *W_enc, *W_dec;
+    float *b_enc[SCALAR__GROUP_MAX_MEMBERS], *b_dec[SCALAR__GROUP_MAX_MEMBERS];
+};
+
+/* The largest member's size. */
+static inline int64_t scalar__group_n_max(const scalar_sae_group *g)
+{
+    return g->sizes[g->n_members - 1];
+}
+
+/* Offset (floats) and size of the group tensor `name` (W_enc, W_dec, b_enc.{j},
+ * b_dec.{j}) in the parameter layout; -1 if unknown. */
+int64_t scalar__group_tensor(const scalar_sae_group *g, const char *name, int64_t *n,
+                             int64_t shape[2], int32_t *ndim);
+void scalar__group_retain(scalar_sae_group *g);
+
+/* Encode n tokens of x with a TopK SAE (member views included) into values /
+ * indices [n, k].  xc, if not NULL, receives the encoder input [n, d_in]
+ * (x - b_dec, or x); scratch holds scalar__sae_encode_scratch(s, n) floats.
+ * No allocation. */
+scalar_status scalar__sae_encode_topk(const scalar_sae *s, const float *x, int64_t n,
+                                      float *values, int32_t *indices, float *xc, float *scratch);
+int64_t scalar__sae_encode_scratch(const scalar_sae *s, int64_t n);
 
 /* Check a caller's config (struct_size, ranges, reserved fields); `fn` names
  * the caller in messages.  On success *out holds a copy with struct_size =
@@ -39,6 +80,11 @@ scalar_status scalar__sae_config_check(scalar_sae_config *out, const scalar_sae_
 /* Allocate an SAE for `cfg` (checked) with zeroed parameters. */
 scalar_status scalar__sae_alloc(scalar_sae **out, scalar_ctx *ctx, const scalar_sae_config *cfg,
                                 const char *fn);
+
+/* SPEC.md's initialisation of W_dec [d_sae, d_in] and W_enc = W_dec^T
+ * (row stride ld_enc) from the context seed and `seed`. */
+void scalar__sae_init_weights(const scalar_ctx *ctx, uint64_t seed, int64_t d_in, int64_t d_sae,
+                              float *W_enc, int64_t ld_enc, float *W_dec);
 
 /* The parameter called `name`, its element count in *n; NULL if unknown (or
  * `threshold` of a non-JumpReLU SAE). */

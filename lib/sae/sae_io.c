@@ -239,15 +239,26 @@ static scalar_status write_weights(const scalar_sae *sae, const char *path)
     scalar_status s = scalar_safetensors_writer_set_metadata(w, "format", "pt");
     int64_t d_in = sae->cfg.d_in, d_sae = sae->cfg.d_sae;
     const int64_t shapes[5][2] = {{d_in, d_sae}, {d_sae, 0}, {d_sae, d_in}, {d_in, 0}, {d_sae, 0}};
+    /* a group member's W_enc is a column slice: written from a packed copy */
+    float *packed = NULL;
+    if (s == SCALAR_OK && sae->ld_enc != d_sae) {
+        packed = scalar__alloc(sae->ctx, (size_t)(d_in * d_sae) * sizeof(float),
+                               "scalar_sae_save");
+        s = packed ? scalar_sae_param_read(sae, "W_enc", packed, (size_t)(d_in * d_sae))
+                   : SCALAR_E_NOMEM;
+    }
     for (int i = 0; s == SCALAR_OK && i < (sae->threshold ? 5 : 4); i++) {
         int64_t n = 0;
         const float *p = scalar__sae_param(sae, names[i], &n);
+        if (i == 0 && packed)
+            p = packed;
         s = scalar_safetensors_writer_add(w, names[i], SCALAR_DTYPE_F32, shapes[i],
                                           shapes[i][1] ? 2 : 1, p, (size_t)n * sizeof(float));
     }
     if (s == SCALAR_OK)
         s = scalar_safetensors_writer_write(w, path);
     scalar_safetensors_writer_free(w);
+    scalar__free(sae->ctx, packed);
     return s;
 }
 

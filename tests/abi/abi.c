@@ -155,6 +155,21 @@ AT(scalar_sae_config, seed, 40);
 _Static_assert(sizeof(scalar_sae_config) == 48, "scalar_sae_config v1 size");
 _Static_assert(SCALAR_SAE_TOPK == 0 && SCALAR_SAE_STANDARD == 1 && SCALAR_SAE_JUMPRELU == 2,
                "SAE architectures");
+_Static_assert(SCALAR_SAE_GROUP_SHARE == 0 && SCALAR_SAE_GROUP_DETACH == 1, "group modes");
+
+/* scalar_sae_trainer_options, version 1: 56 bytes, no padding holes. */
+AT(scalar_sae_trainer_options, struct_size, 0);
+AT(scalar_sae_trainer_options, warmup_steps, 8);
+AT(scalar_sae_trainer_options, max_steps, 16);
+AT(scalar_sae_trainer_options, lr, 24);
+AT(scalar_sae_trainer_options, min_lr, 28);
+AT(scalar_sae_trainer_options, beta1, 32);
+AT(scalar_sae_trainer_options, beta2, 36);
+AT(scalar_sae_trainer_options, eps, 40);
+AT(scalar_sae_trainer_options, weight_decay, 44);
+AT(scalar_sae_trainer_options, grad_clip, 48);
+AT(scalar_sae_trainer_options, renorm_decoder, 52);
+_Static_assert(sizeof(scalar_sae_trainer_options) == 56, "SAE trainer options v1 size");
 
 int main(void)
 {
@@ -177,7 +192,8 @@ int main(void)
         puts("abi: model struct sizes differ from sizeof");
         bad = 1;
     }
-    if (scalar_sae_config_size() != sizeof(scalar_sae_config)) {
+    if (scalar_sae_config_size() != sizeof(scalar_sae_config) ||
+        scalar_sae_trainer_options_size() != sizeof(scalar_sae_trainer_options)) {
         puts("abi: scalar_sae_config_size differs from sizeof");
         bad = 1;
     }

@@ -1,0 +1,694 @@
+/*
+ * sae_train.c - the SAE trainer: SPEC.md's loss on every member SAE of a set
+ * of groups, sparse gradients, one global clip, Adam with warmup + cosine.
+ *
+ * Dimension legend:
+ *   n      tokens of a step;  d  d_in;  k  codes per token
+ *   n_j    latents of member j;  n_max  the group's largest;  lo  n_{j-1}
+ *
+ * One member's step, for its input x [n, d] (SPEC.md section 2):
+ *   xc    = x - b_dec_j                                  [n, d]
+ *   (v, idx) = topk_k(ReLU(xc W_enc[:, :n_j] + b_enc_j))  [n, k] each, blocked
+ *   x_hat = b_dec_j + sum_k v W_dec[idx]                  sparse decode
+ *   loss  = sum_{t,c} (x_hat - x)^2 / n;  g = 2 (x_hat - x) / n
+ *   gb_dec_j  += sum_t g
+ *   dv     = [v > 0] g . W_dec[idx]                        sparse dot, ReLU mask
+ *   gW_dec[idx]  += v  g                                   sparse outer-add
+ *   gW_enc^T[idx] += dv xc                                 sparse outer-add
+ *   gb_enc_j[idx] += dv
+ *   gb_dec_j  -= W_enc[:, :n_j] gb_enc_j                   (the -b_dec input path)
+ * In `detach` mode the two matrix scatters skip idx < lo (the prefix other
+ * members own); the bias gradients and the b_dec path do not.  The encoder
+ * gradient collects transposed ([n_max, d], rows contiguous) and is transposed
+ * into the parameter layout once per step.  No allocation per step: every
+ * buffer is sized at creation (the model workspace at the first streamed
+ * step, and again only if a larger batch comes).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../model/model_internal.h"
+#include "sae_internal.h"
+
+#define TRY SCALAR_TRY
+/* The first version of scalar_sae_trainer_options (frozen). */
+#define OPTIONS_V1_SIZE ((size_t)56)
+/* Transpose tile (floats per side). */
+#define TILE 32
+
+typedef struct train_group {
+    scalar_sae_group *g;       /* retained */
+    scalar_sae *member[SCALAR__GROUP_MAX_MEMBERS]; /* views */
+    float *grad;               /* [n_params], the group's layout */
+    float *gWT;                /* [n_max, d] encoder gradient, transposed */
+    float *m, *v;              /* [n_params] Adam moments */
+} train_group;
+
+struct scalar_sae_trainer {
+    scalar_ctx *ctx;           /* the groups' context (retained through them) */
+    scalar_model *model;       /* retained, or NULL */
+    scalar_model_workspace *ws;
+    int64_t ws_B, ws_T;
+    scalar_sae_trainer_options opt;
+    int32_t n_groups, n_saes;
+    train_group *groups;       /* [n_groups] */
+    int32_t *sae_group, *sae_member, *hook_layer, *hook_kind; /* [n_saes] */
+    float *losses;             /* [n_saes] when the caller passes none */
+    const float **acts;        /* [n_saes] the model's hook buffers */
+    int64_t max_tokens, max_d, max_k;
+    /* scratch, shared by the members in turn */
+    float *xc, *xhat;          /* [max_tokens, max_d] */
+    float *vals, *dv;          /* [max_tokens, max_k] */
+    int32_t *idx, *idx_m;      /* [max_tokens, max_k] */
+    float *enc;                /* the encoder's blocks */
+    int64_t step;
+    int have_grad;
+};
+
+/* ---- options ---- */
+
+scalar_status scalar_sae_trainer_options_init(scalar_sae_trainer_options *o, size_t struct_size)
+{
+    if (!o || struct_size < OPTIONS_V1_SIZE)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "scalar_sae_trainer_options_init: options "
+                                 "NULL or struct_size %zu < %zu", struct_size, OPTIONS_V1_SIZE);
+    memset(o, 0, struct_size);
+    o->struct_size = struct_size < sizeof *o ? struct_size : sizeof *o;
+    o->warmup_steps = 750;
+    o->max_steps = 7500;
+    o->lr = 1e-3f;
+    o->min_lr = 1e-4f;
+    o->beta1 = 0.9f;
+    o->beta2 = 0.95f;
+    o->eps = 1e-8f;
+    o->weight_decay = 0.0f;
+    o->grad_clip = 1.0f;
+    o->renorm_decoder = 0;
+    return SCALAR_OK;
+}
+
+size_t scalar_sae_trainer_options_size(void)
+{
+    return sizeof(scalar_sae_trainer_options);
+}
+
+static scalar_status read_options(scalar_sae_trainer_options *o,
+                                  const scalar_sae_trainer_options *in, const char *fn)
+{
+    scalar_sae_trainer_options_init(o, sizeof *o);
+    if (!in)
+        return SCALAR_OK;
+    if (in->struct_size < OPTIONS_V1_SIZE)
+        return scalar__error_set(SCALAR_E_VERSION, "%s: options struct_size %zu < %zu", fn,
+                                 in->struct_size, OPTIONS_V1_SIZE);
+    const unsigned char *extra = (const unsigned char *)in + sizeof *o;
+    for (size_t i = sizeof *o; i < in->struct_size; i++)
+        if (extra[i - sizeof *o])
+            return scalar__error_set(SCALAR_E_VERSION, "%s: options has unknown nonzero fields "
+                                     "(a newer library's?)", fn);
+    memcpy(o, in, in->struct_size < sizeof *o ? in->struct_size : sizeof *o);
+    o->struct_size = sizeof *o;
+    if (o->warmup_steps < 0 || o->max_steps < 0)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: warmup_steps and max_steps must be "
+                                 ">= 0", fn);
+    float f[] = {o->lr, o->min_lr, o->eps, o->weight_decay, o->grad_clip};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (!(f[i] >= 0.0f) || isinf(f[i]))
+            return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: lr, min_lr, eps, weight_decay and "
+                                     "grad_clip must be finite and >= 0", fn);
+    if (!(o->beta1 >= 0.0f && o->beta1 < 1.0f && o->beta2 >= 0.0f && o->beta2 < 1.0f))
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: betas must be in [0, 1)", fn);
+    if (o->renorm_decoder != 0 && o->renorm_decoder != 1)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: renorm_decoder must be 0 or 1", fn);
+    return SCALAR_OK;
+}
+
+/* ---- lifecycle ---- */
+
+static void *alloc_floats(scalar_ctx *ctx, int64_t n, const char *fn)
+{
+    return scalar__calloc(ctx, (size_t)(n > 0 ? n : 1), sizeof(float), fn);
+}
+
+void scalar_sae_trainer_free(scalar_sae_trainer *t)
+{
+    if (!t)
+        return;
+    scalar_ctx *ctx = t->ctx; /* the trainer's own reference keeps it to the end */
+    for (int32_t i = 0; t->groups && i < t->n_groups; i++) {
+        train_group *tg = &t->groups[i];
+        for (int32_t j = 0; tg->g && j < tg->g->n_members; j++)
+            scalar_sae_free(tg->member[j]);
+        scalar__free(ctx, tg->grad);
+        scalar__free(ctx, tg->gWT);
+        scalar__free(ctx, tg->m);
+        scalar__free(ctx, tg->v);
+        scalar_sae_group_free(tg->g);
+    }
+    scalar__free(ctx, t->groups);
+    scalar__free(ctx, t->sae_group);
+    scalar__free(ctx, t->losses);
+    scalar__free(ctx, t->acts);
+    scalar__free(ctx, t->xc);
+    scalar__free(ctx, t->xhat);
+    scalar__free(ctx, t->vals);
+    scalar__free(ctx, t->dv);
+    scalar__free(ctx, t->idx);
+    scalar__free(ctx, t->idx_m);
+    scalar__free(ctx, t->enc);
+    scalar_model_workspace_free(t->ws);
+    scalar_model_free(t->model);
+    scalar__free(ctx, t);
+    scalar__ctx_release(ctx);
+}
+
+/* Hooks of every member against the model (when there is one). */
+static scalar_status resolve_hooks(scalar_sae_trainer *t, const char *fn)
+{
+    for (int32_t s = 0; s < t->n_saes; s++) {
+        const scalar_sae_group *g = t->groups[t->sae_group[s]].g;
+        const char *hook = g->hooks[t->sae_member[s]];
+        t->hook_layer[s] = t->hook_kind[s] = -1;
+        if (!t->model)
+            continue;
+        if (!hook[0])
+            return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: SAE %d has no hook name; a model "
+                                     "trainer needs one per SAE", fn, (int)s);
+        if (scalar_model_hook_parse(hook, &t->hook_layer[s], &t->hook_kind[s]) != SCALAR_OK ||
+            t->hook_layer[s] >= t->model->cfg.n_layer)
+            return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: SAE %d: the model has no hook "
+                                     "\"%s\"", fn, (int)s, hook);
+        if (g->d_in != t->model->cfg.n_embd)
+            return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: SAE %d has d_in %d, the model's "
+                                     "n_embd is %d", fn, (int)s, (int)g->d_in,
+                                     (int)t->model->cfg.n_embd);
+    }
+    return SCALAR_OK;
+}
+
+static scalar_status alloc_group(scalar_sae_trainer *t, train_group *tg, scalar_sae_group *g,
+                                 const char *fn)
+{
+    scalar_ctx *ctx = t->ctx;
+    tg->g = g;
+    scalar__group_retain(g);
+    tg->grad = alloc_floats(ctx, g->n_params, fn);
+    tg->gWT = alloc_floats(ctx, (int64_t)g->d_in * scalar__group_n_max(g), fn);
+    tg->m = alloc_floats(ctx, g->n_params, fn);
+    tg->v = alloc_floats(ctx, g->n_params, fn);
+    if (!tg->grad || !tg->gWT || !tg->m || !tg->v)
+        return SCALAR_E_NOMEM;
+    for (int32_t j = 0; j < g->n_members; j++)
+        TRY(scalar_sae_group_get_sae(&tg->member[j], g, j));
+    return SCALAR_OK;
+}
+
+static scalar_status alloc_scratch(scalar_sae_trainer *t, const char *fn)
+{
+    scalar_ctx *ctx = t->ctx;
+    int64_t enc = 0;
+    t->n_saes = 0;
+    for (int32_t i = 0; i < t->n_groups; i++) {
+        const train_group *tg = &t->groups[i];
+        t->max_d = tg->g->d_in > t->max_d ? tg->g->d_in : t->max_d;
+        t->max_k = tg->g->k > t->max_k ? tg->g->k : t->max_k;
+        for (int32_t j = 0; j < tg->g->n_members; j++) {
+            int64_t e = scalar__sae_encode_scratch(tg->member[j], t->max_tokens);
+            enc = e > enc ? e : enc;
+        }
+        t->n_saes += tg->g->n_members;
+    }
+    int64_t nd = t->max_tokens * t->max_d, nk = t->max_tokens * t->max_k;
+    t->sae_group = scalar__calloc(ctx, (size_t)t->n_saes * 4, sizeof(int32_t), fn);
+    t->xc = alloc_floats(ctx, nd, fn);
+    t->xhat = alloc_floats(ctx, nd, fn);
+    t->vals = alloc_floats(ctx, nk, fn);
+    t->dv = alloc_floats(ctx, nk, fn);
+    t->idx = scalar__calloc(ctx, (size_t)nk, sizeof(int32_t), fn);
+    t->idx_m = scalar__calloc(ctx, (size_t)nk, sizeof(int32_t), fn);
+    t->enc = alloc_floats(ctx, enc, fn);
+    t->losses = alloc_floats(ctx, t->n_saes, fn);
+    t->acts = scalar__calloc(ctx, (size_t)t->n_saes, sizeof *t->acts, fn);
+    if (!t->losses || !t->acts || !t->sae_group || !t->xc || !t->xhat || !t->vals || !t->dv || !t->idx || !t->idx_m ||
+        !t->enc)
+        return SCALAR_E_NOMEM;
+    t->sae_member = t->sae_group + t->n_saes;
+    t->hook_layer = t->sae_member + t->n_saes;
+    t->hook_kind = t->hook_layer + t->n_saes;
+    int32_t s = 0;
+    for (int32_t i = 0; i < t->n_groups; i++)
+        for (int32_t j = 0; j < t->groups[i].g->n_members; j++, s++)
+            t->sae_group[s] = i, t->sae_member[s] = j;
+    return SCALAR_OK;
+}
+
+static scalar_status check_groups(const scalar_model *model, scalar_sae_group *const *groups,
+                                  int32_t n_groups, int64_t max_tokens, const char *fn)
+{
+    if (!groups || n_groups < 1)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: groups is NULL or n_groups %d < 1",
+                                 fn, (int)n_groups);
+    if (max_tokens < 1)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: max_tokens %lld < 1", fn,
+                                 (long long)max_tokens);
+    for (int32_t i = 0; i < n_groups; i++) {
+        if (!groups[i])
+            return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: groups[%d] is NULL", fn, (int)i);
+        if (groups[i]->ctx != groups[0]->ctx || (model && model->ctx != groups[i]->ctx))
+            return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: groups[%d] lives on another "
+                                     "context than groups[0] or the model", fn, (int)i);
+        for (int32_t j = 0; j < i; j++)
+            if (groups[j] == groups[i])
+                return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: groups[%d] repeats "
+                                         "groups[%d]", fn, (int)i, (int)j);
+    }
+    return SCALAR_OK;
+}
+
+scalar_status scalar_sae_trainer_create(scalar_sae_trainer **out, const struct scalar_model *model,
+                                        scalar_sae_group *const *groups, int32_t n_groups,
+                                        int64_t max_tokens,
+                                        const scalar_sae_trainer_options *options)
+{
+    static const char fn[] = "scalar_sae_trainer_create";
+    if (!out)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: out is NULL", fn);
+    *out = NULL;
+    TRY(check_groups(model, groups, n_groups, max_tokens, fn));
+    scalar_sae_trainer_options opt;
+    TRY(read_options(&opt, options, fn));
+    scalar_ctx *ctx = groups[0]->ctx;
+    scalar_sae_trainer *t = scalar__calloc(ctx, 1, sizeof *t, fn);
+    if (!t)
+        return SCALAR_E_NOMEM;
+    t->ctx = ctx;
+    scalar__ctx_retain(ctx);
+    t->opt = opt;
+    t->max_tokens = max_tokens;
+    if (model) {
+        t->model = (scalar_model *)model; /* held, never written */
+        scalar__model_retain(t->model);
+    }
+    t->groups = scalar__calloc(ctx, (size_t)n_groups, sizeof *t->groups, fn);
+    scalar_status s = t->groups ? SCALAR_OK : SCALAR_E_NOMEM;
+    for (int32_t i = 0; s == SCALAR_OK && i < n_groups; i++) {
+        t->n_groups = i + 1;
+        s = alloc_group(t, &t->groups[i], groups[i], fn);
+    }
+    if (s == SCALAR_OK)
+        s = alloc_scratch(t, fn);
+    if (s == SCALAR_OK)
+        s = resolve_hooks(t, fn);
+    if (s != SCALAR_OK) {
+        scalar_sae_trainer_free(t);
+        return s;
+    }
+    *out = t;
+    return SCALAR_OK;
+}
+
+int32_t scalar_sae_trainer_n_saes(const scalar_sae_trainer *t)
+{
+    return t ? t->n_saes : 0;
+}
+
+int64_t scalar_sae_trainer_steps(const scalar_sae_trainer *t)
+{
+    return t ? t->step : 0;
+}
+
+float scalar_sae_trainer_lr(const scalar_sae_trainer *t, int64_t step)
+{
+    if (!t || step < 0)
+        return 0.0f;
+    const scalar_sae_trainer_options *o = &t->opt;
+    if (step < o->warmup_steps)
+        return o->lr * (float)(step + 1) / (float)o->warmup_steps;
+    if (step >= o->max_steps || o->max_steps <= o->warmup_steps)
+        return o->min_lr;
+    double ratio = (double)(step - o->warmup_steps) / (double)(o->max_steps - o->warmup_steps);
+    double coeff = 0.5 * (1.0 + cos(3.14159265358979323846 * ratio));
+    return (float)(o->min_lr + coeff * (double)(o->lr - o->min_lr));
+}
+
+/* ---- one member: loss and (optionally) gradients ---- */
+
+/* x_hat - x into xhat, returning sum of squares / n; with grad, xhat becomes
+ * the loss gradient 2 (x_hat - x) / n. */
+static double residual(float *xhat, const float *x, int64_t n, int64_t d, int grad,
+                       int32_t n_threads)
+{
+    double sum = 0.0;
+    float scale = 2.0f / (float)n;
+#pragma omp parallel for num_threads(n_threads) reduction(+ : sum) schedule(static) \
+    if (n_threads > 1 && n * d >= 65536)
+    for (int64_t t = 0; t < n; t++) {
+        double row = 0.0;
+        for (int64_t c = 0; c < d; c++) {
+            float r = xhat[t * d + c] - x[t * d + c];
+            row += (double)r * r;
+            xhat[t * d + c] = grad ? r * scale : r;
+        }
+        sum += row;
+    }
+    return sum / (double)n;
+}
+
+static scalar_status member_pass(scalar_sae_trainer *t, int32_t s, const float *x, int64_t n,
+                                 int grad, float *loss)
+{
+    train_group *tg = &t->groups[t->sae_group[s]];
+    const scalar_sae_group *g = tg->g;
+    int32_t j = t->sae_member[s];
+    const scalar_sae *sae = tg->member[j];
+    int64_t d = g->d_in, k = g->k, n_j = g->sizes[j], n_max = scalar__group_n_max(g);
+    scalar_backend *be = scalar_ctx_backend(t->ctx);
+    TRY(scalar__sae_encode_topk(sae, x, n, t->vals, t->idx, t->xc, t->enc));
+    TRY(scalar_backend_sparse_decode(be, t->xhat, t->vals, t->idx, g->W_dec, g->b_dec[j], n, k,
+                                     n_j, d));
+    double l = residual(t->xhat, x, n, d, grad, scalar_ctx_n_threads(t->ctx));
+    *loss = (float)l;
+    if (!grad)
+        return SCALAR_OK;
+    float *gb_enc = tg->grad + (g->b_enc[j] - g->data);
+    float *gb_dec = tg->grad + (g->b_dec[j] - g->data);
+    float *gW_dec = tg->grad + (g->W_dec - g->data);
+    TRY(scalar_backend_sum_rows(be, gb_dec, t->xhat, n, d));
+    TRY(scalar_backend_sparse_dot(be, t->dv, t->idx, g->W_dec, t->xhat, n, k, n_j, d));
+    int32_t lo = g->mode == SCALAR_SAE_GROUP_DETACH && j > 0 ? g->sizes[j - 1] : 0;
+    for (int64_t e = 0; e < n * k; e++) {
+        if (!(t->vals[e] > 0.0f))
+            t->dv[e] = 0.0f; /* ReLU: no gradient where pre <= 0 */
+        t->idx_m[e] = t->idx[e] >= lo ? t->idx[e] : -1;
+        gb_enc[t->idx[e]] += t->dv[e];
+    }
+    TRY(scalar_backend_sparse_outer_add(be, gW_dec, t->vals, t->idx_m, t->xhat, n, k, n_j, d));
+    TRY(scalar_backend_sparse_outer_add(be, tg->gWT, t->dv, t->idx_m, t->xc, n, k, n_j, d));
+    if (g->apply_b_dec_to_input) /* x - b_dec: gb_dec -= W_enc[:, :n_j] gb_enc */
+        TRY(scalar_backend_sgemm(be, SCALAR_NO_TRANS, SCALAR_NO_TRANS, d, 1, n_j, -1.0f, g->W_enc,
+                                 n_max, gb_enc, 1, 1.0f, gb_dec, 1));
+    return SCALAR_OK;
+}
+
+/* grad's W_enc [d, n_max] = gWT^T, in tiles. */
+static void transpose_encoder_grad(train_group *tg, int32_t n_threads)
+{
+    int64_t d = tg->g->d_in, n_max = scalar__group_n_max(tg->g);
+    float *dst = tg->grad;
+    const float *src = tg->gWT;
+#pragma omp parallel for collapse(2) num_threads(n_threads) schedule(static) \
+    if (n_threads > 1 && d * n_max >= 65536)
+    for (int64_t c0 = 0; c0 < n_max; c0 += TILE)
+        for (int64_t i0 = 0; i0 < d; i0 += TILE)
+            for (int64_t i = i0; i < i0 + TILE && i < d; i++)
+                for (int64_t c = c0; c < c0 + TILE && c < n_max; c++)
+                    dst[i * n_max + c] = src[c * d + i];
+}
+
+static scalar_status check_acts(const scalar_sae_trainer *t, const float *const *acts, int64_t n,
+                                const char *fn)
+{
+    if (!t || !acts)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: trainer or acts is NULL", fn);
+    if (n < 1 || n > t->max_tokens)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: n_tokens %lld not in 1..%lld", fn,
+                                 (long long)n, (long long)t->max_tokens);
+    for (int32_t s = 0; s < t->n_saes; s++)
+        if (!acts[s])
+            return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: acts[%d] is NULL", fn, (int)s);
+    return SCALAR_OK;
+}
+
+/* Losses (and gradients, zeroed first) of every member. */
+static scalar_status pass_all(scalar_sae_trainer *t, const float *const *acts, int64_t n,
+                              int grad, float *losses)
+{
+    t->have_grad = 0;
+    for (int32_t i = 0; grad && i < t->n_groups; i++) {
+        train_group *tg = &t->groups[i];
+        memset(tg->grad, 0, (size_t)tg->g->n_params * sizeof(float));
+        memset(tg->gWT, 0, (size_t)(tg->g->d_in * scalar__group_n_max(tg->g)) * sizeof(float));
+    }
+    for (int32_t s = 0; s < t->n_saes; s++) {
+        float l = 0.0f;
+        TRY(member_pass(t, s, acts[s], n, grad, &l));
+        if (losses)
+            losses[s] = l;
+    }
+    for (int32_t i = 0; grad && i < t->n_groups; i++)
+        transpose_encoder_grad(&t->groups[i], scalar_ctx_n_threads(t->ctx));
+    t->have_grad = grad;
+    return SCALAR_OK;
+}
+
+scalar_status scalar_sae_trainer_compute_acts(scalar_sae_trainer *t, const float *const *acts,
+                                              int64_t n_tokens, float *losses)
+{
+    TRY(check_acts(t, acts, n_tokens, "scalar_sae_trainer_compute_acts"));
+    return pass_all(t, acts, n_tokens, 1, losses);
+}
+
+/* Rows of every group's W_dec to unit norm (SAELens' decoder constraint). */
+static void renorm_decoder(train_group *tg)
+{
+    int64_t d = tg->g->d_in, n_max = scalar__group_n_max(tg->g);
+    for (int64_t r = 0; r < n_max; r++) {
+        float *row = tg->g->W_dec + r * d;
+        double ss = 0.0;
+        for (int64_t c = 0; c < d; c++)
+            ss += (double)row[c] * row[c];
+        if (ss > 0.0)
+            for (int64_t c = 0; c < d; c++)
+                row[c] = (float)(row[c] / sqrt(ss));
+    }
+}
+
+/* Clip and Adam on the gradients of the last pass; *norm the global norm. */
+static scalar_status apply_update(scalar_sae_trainer *t, const float *losses, float *grad_norm,
+                                  const char *fn)
+{
+    scalar_backend *be = scalar_ctx_backend(t->ctx);
+    const scalar_sae_trainer_options *o = &t->opt;
+    double sumsq = 0.0;
+    for (int32_t i = 0; i < t->n_groups; i++) {
+        double part = 0.0;
+        TRY(scalar_backend_sumsq(be, &part, t->groups[i].grad, t->groups[i].g->n_params));
+        sumsq += part;
+    }
+    double norm = sqrt(sumsq);
+    if (grad_norm)
+        *grad_norm = (float)norm;
+    int finite = isfinite(norm);
+    for (int32_t s = 0; losses && s < t->n_saes; s++)
+        finite = finite && isfinite(losses[s]);
+    if (!finite)
+        return scalar__error_set(SCALAR_E_NUMERIC, "%s: step %lld: a loss or the gradient norm "
+                                 "(%g) is not finite; the SAEs are unchanged", fn,
+                                 (long long)t->step, norm);
+    /* torch.nn.utils.clip_grad_norm_: coef = clip / (norm + 1e-6), clamped to 1 */
+    double coef = 1.0;
+    if (o->grad_clip > 0.0f) {
+        coef = (double)o->grad_clip / (norm + 1e-6);
+        coef = coef > 1.0 ? 1.0 : coef;
+    }
+    float lr = scalar_sae_trainer_lr(t, t->step);
+    for (int32_t i = 0; i < t->n_groups; i++) {
+        train_group *tg = &t->groups[i];
+        int64_t n_mat = 2 * (int64_t)tg->g->d_in * scalar__group_n_max(tg->g);
+        int64_t n_bias = tg->g->n_params - n_mat;
+        TRY(scalar_backend_adamw(be, tg->g->data, tg->grad, tg->m, tg->v, n_mat, lr, o->beta1,
+                                 o->beta2, o->eps, o->weight_decay, (float)coef, t->step + 1));
+        TRY(scalar_backend_adamw(be, tg->g->data + n_mat, tg->grad + n_mat, tg->m + n_mat,
+                                 tg->v + n_mat, n_bias, lr, o->beta1, o->beta2, o->eps, 0.0f,
+                                 (float)coef, t->step + 1));
+        if (o->renorm_decoder)
+            renorm_decoder(tg);
+    }
+    t->step++;
+    return SCALAR_OK;
+}
+
+scalar_status scalar_sae_trainer_step_acts(scalar_sae_trainer *t, const float *const *acts,
+                                           int64_t n_tokens, float *losses, float *grad_norm)
+{
+    static const char fn[] = "scalar_sae_trainer_step_acts";
+    TRY(check_acts(t, acts, n_tokens, fn));
+    float *l = losses ? losses : t->losses;
+    TRY(pass_all(t, acts, n_tokens, 1, l));
+    return apply_update(t, l, grad_norm, fn);
+}
+
+/* ---- streaming from the model ---- */
+
+static scalar_status model_acts(scalar_sae_trainer *t, const int32_t *ids, int64_t B, int64_t T,
+                                const char *fn)
+{
+    if (!t || !ids)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: trainer or ids is NULL", fn);
+    if (!t->model)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: the trainer was made without a "
+                                 "model (use the _acts calls)", fn);
+    if (B < 1 || T < 1 || B > t->max_tokens / T)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: B x T = %lld x %lld must be in "
+                                 "1..max_tokens = %lld", fn, (long long)B, (long long)T,
+                                 (long long)t->max_tokens);
+    if (!t->ws || B > t->ws_B || T > t->ws_T) {
+        scalar_model_workspace_free(t->ws);
+        t->ws = NULL;
+        int64_t nb = B > t->ws_B ? B : t->ws_B, nt = T > t->ws_T ? T : t->ws_T;
+        TRY(scalar_model_workspace_create(&t->ws, t->model, nb, nt, 0));
+        t->ws_B = nb, t->ws_T = nt;
+    }
+    TRY(scalar_model_forward(t->model, t->ws, ids, NULL, B, T, NULL, NULL));
+    for (int32_t s = 0; s < t->n_saes; s++)
+        t->acts[s] = scalar__ws_hook_buffer(t->ws, t->hook_layer[s], t->hook_kind[s]);
+    return SCALAR_OK;
+}
+
+scalar_status scalar_sae_trainer_step(scalar_sae_trainer *t, const int32_t *ids, int64_t B,
+                                      int64_t T, float *losses, float *grad_norm)
+{
+    static const char fn[] = "scalar_sae_trainer_step";
+    TRY(model_acts(t, ids, B, T, fn));
+    return scalar_sae_trainer_step_acts(t, t->acts, B * T, losses, grad_norm);
+}
+
+scalar_status scalar_sae_trainer_evaluate(scalar_sae_trainer *t, const int32_t *ids, int64_t B,
+                                          int64_t T, float *losses)
+{
+    static const char fn[] = "scalar_sae_trainer_evaluate";
+    if (!losses)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: losses is NULL", fn);
+    TRY(model_acts(t, ids, B, T, fn));
+    int had = t->have_grad;
+    scalar_status s = pass_all(t, t->acts, B * T, 0, losses);
+    t->have_grad = had; /* the gradients were not touched */
+    return s;
+}
+
+/* ---- gradients and optimizer state ---- */
+
+scalar_status scalar_sae_trainer_read_grad(const scalar_sae_trainer *t, int32_t group,
+                                           const char *name, float *out, size_t capacity)
+{
+    static const char fn[] = "scalar_sae_trainer_read_grad";
+    if (!t || !name || !out)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: trainer, name or out is NULL", fn);
+    if (group < 0 || group >= t->n_groups)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: group %d not in 0..%d", fn,
+                                 (int)group, (int)t->n_groups - 1);
+    if (!t->have_grad)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: no gradient yet (compute or step "
+                                 "first)", fn);
+    const train_group *tg = &t->groups[group];
+    int64_t n, shape[2];
+    int32_t ndim;
+    int64_t off = scalar__group_tensor(tg->g, name, &n, shape, &ndim);
+    if (off < 0)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: the group has no tensor \"%s\"", fn,
+                                 name);
+    if (capacity < (size_t)n)
+        return scalar__error_set(SCALAR_E_BUFSIZE, "%s: \"%s\" has %lld floats, capacity %zu", fn,
+                                 name, (long long)n, capacity);
+    memcpy(out, tg->grad + off, (size_t)n * sizeof *out);
+    return SCALAR_OK;
+}
+
+scalar_status scalar_sae_trainer_save(const scalar_sae_trainer *t, const char *path)
+{
+    static const char fn[] = "scalar_sae_trainer_save";
+    if (!t || !path)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: trainer or path is NULL", fn);
+    scalar_safetensors_writer *w = NULL;
+    TRY(scalar_safetensors_writer_create(&w, t->ctx));
+    int64_t one = 1, step = t->step;
+    char name[48];
+    scalar_status s = scalar_safetensors_writer_set_metadata(w, "format", "scalar-sae-adam-1");
+    for (int32_t i = 0; s == SCALAR_OK && i < t->n_groups; i++) {
+        int64_t n = t->groups[i].g->n_params;
+        snprintf(name, sizeof name, "group.%d.adam.m", (int)i);
+        s = scalar_safetensors_writer_add(w, name, SCALAR_DTYPE_F32, &n, 1, t->groups[i].m,
+                                          (size_t)n * sizeof(float));
+        snprintf(name, sizeof name, "group.%d.adam.v", (int)i);
+        if (s == SCALAR_OK)
+            s = scalar_safetensors_writer_add(w, name, SCALAR_DTYPE_F32, &n, 1, t->groups[i].v,
+                                              (size_t)n * sizeof(float));
+    }
+    if (s == SCALAR_OK)
+        s = scalar_safetensors_writer_add(w, "adam.step", SCALAR_DTYPE_I64, &one, 1, &step,
+                                          sizeof step);
+    if (s == SCALAR_OK)
+        s = scalar_safetensors_writer_write(w, path);
+    scalar_safetensors_writer_free(w);
+    return s;
+}
+
+static scalar_status find_1d(const scalar_safetensors *st, const char *name, int32_t dtype,
+                             uint64_t numel, const char *path, size_t *index)
+{
+    if (scalar_safetensors_find(index, st, name) != SCALAR_OK)
+        return scalar__error_set(SCALAR_E_FORMAT, "%s: tensor \"%s\" is missing", path, name);
+    if (scalar_safetensors_dtype(st, *index) != dtype || scalar_safetensors_ndim(st, *index) != 1)
+        return scalar__error_set(SCALAR_E_FORMAT, "%s: \"%s\" must be a 1-D %s tensor", path, name,
+                                 scalar_dtype_name(dtype));
+    if (scalar_safetensors_numel(st, *index) != numel)
+        return scalar__error_set(SCALAR_E_SHAPE, "%s: \"%s\" has %llu values, the trainer's "
+                                 "groups need %llu", path, name,
+                                 (unsigned long long)scalar_safetensors_numel(st, *index),
+                                 (unsigned long long)numel);
+    return SCALAR_OK;
+}
+
+scalar_status scalar_sae_trainer_load(scalar_sae_trainer *t, const char *path)
+{
+    static const char fn[] = "scalar_sae_trainer_load";
+    if (!t || !path)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: trainer or path is NULL", fn);
+    scalar_safetensors *st = NULL;
+    TRY(scalar_safetensors_open(&st, t->ctx, path));
+    size_t count = scalar_safetensors_count(st), is = 0;
+    char name[48];
+    scalar_status s = count == (size_t)(2 * t->n_groups + 1)
+                          ? SCALAR_OK
+                          : scalar__error_set(SCALAR_E_FORMAT, "%s: %zu tensors, the trainer's "
+                                              "%d groups need %d", path, count, (int)t->n_groups,
+                                              (int)(2 * t->n_groups + 1));
+    /* check everything before touching the live state */
+    for (int32_t i = 0; s == SCALAR_OK && i < t->n_groups; i++) {
+        size_t im, iv;
+        uint64_t n = (uint64_t)t->groups[i].g->n_params;
+        snprintf(name, sizeof name, "group.%d.adam.m", (int)i);
+        s = find_1d(st, name, SCALAR_DTYPE_F32, n, path, &im);
+        snprintf(name, sizeof name, "group.%d.adam.v", (int)i);
+        if (s == SCALAR_OK)
+            s = find_1d(st, name, SCALAR_DTYPE_F32, n, path, &iv);
+    }
+    if (s == SCALAR_OK)
+        s = find_1d(st, "adam.step", SCALAR_DTYPE_I64, 1, path, &is);
+    int64_t step = -1;
+    const void *data = NULL;
+    size_t bytes = 0;
+    if (s == SCALAR_OK)
+        s = scalar_safetensors_data(&data, &bytes, st, is);
+    if (s == SCALAR_OK) {
+        memcpy(&step, data, sizeof step);
+        if (step < 0)
+            s = scalar__error_set(SCALAR_E_FORMAT, "%s: adam.step is negative", path);
+    }
+    for (int32_t i = 0; s == SCALAR_OK && i < t->n_groups; i++) {
+        size_t im, iv;
+        size_t n = (size_t)t->groups[i].g->n_params;
+        snprintf(name, sizeof name, "group.%d.adam.m", (int)i);
+        scalar_safetensors_find(&im, st, name);
+        snprintf(name, sizeof name, "group.%d.adam.v", (int)i);
+        scalar_safetensors_find(&iv, st, name);
+        s = scalar_safetensors_read_f32(t->groups[i].m, n, st, im);
+        if (s == SCALAR_OK)
+            s = scalar_safetensors_read_f32(t->groups[i].v, n, st, iv);
+    }
+    if (s == SCALAR_OK)
+        t->step = step;
+    scalar_safetensors_free(st);
+    return s;
+}
