@@ -13,19 +13,17 @@
  * either the old or the new checkpoint, never half of one.
  */
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "model_cli.h"
+#include "run_dir.h"
 
 #define CMD "train-model"
-#define PATH_LEN 4096
+#define PATH_LEN CLI_PATH_LEN
 
 typedef struct train_args {
     const char *corpus, *config, *out, *resume, *init;
@@ -139,59 +137,6 @@ static int parse_args(train_args *a, int argc, char **argv)
     return CLI_OK;
 }
 
-static int join(char *buf, const char *dir, const char *name)
-{
-    int n = snprintf(buf, PATH_LEN, "%s/%s", dir, name);
-    return n > 0 && n < PATH_LEN ? 0 : -1;
-}
-
-/* Write `text` to `path` atomically: temp file, fsync, rename. */
-static int write_atomic(const char *path, const char *text)
-{
-    char tmp[PATH_LEN + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    int ok = fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0, got;
-    char chunk[4096];
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + got + 1 > cap) {
-            cap = (len + got + 1) * 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        memcpy(buf + len, chunk, got);
-        len += got;
-    }
-    fclose(f);
-    if (!buf)
-        buf = calloc(1, 1);
-    else
-        buf[len] = '\0';
-    return buf;
-}
-
 static int save_state(const char *dir, const run_state *s, const train_args *a)
 {
     cJSON *o = cJSON_CreateObject();
@@ -217,7 +162,7 @@ static int save_state(const char *dir, const run_state *s, const train_args *a)
     cJSON_AddStringToObject(o, "corpus", a->corpus ? a->corpus : "(fortunes)");
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
-    int rc = text && join(path, dir, "state.json") == 0 ? write_atomic(path, text) : -1;
+    int rc = text && cli_join(path, dir, "state.json") == 0 ? cli_write_atomic(path, text) : -1;
     cJSON_free(text);
     return rc;
 }
@@ -236,9 +181,9 @@ static double num(const cJSON *o, const char *key, int *ok)
 static int load_state(const char *dir, run_state *s, train_args *a)
 {
     char path[PATH_LEN];
-    if (join(path, dir, "state.json"))
+    if (cli_join(path, dir, "state.json"))
         return -1;
-    char *text = read_file(path);
+    char *text = cli_read_file(path);
     cJSON *o = text ? cJSON_Parse(text) : NULL;
     free(text);
     if (!o) {
@@ -281,98 +226,20 @@ static int load_state(const char *dir, run_state *s, train_args *a)
     return 0;
 }
 
-/* The folder checkpoint.json names, or -1 if there is none. */
-static int current_checkpoint(const char *out, char *dir)
-{
-    char path[PATH_LEN];
-    if (join(path, out, "checkpoint.json"))
-        return -1;
-    char *text = read_file(path);
-    cJSON *o = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    const cJSON *d = o ? cJSON_GetObjectItemCaseSensitive(o, "dir") : NULL;
-    int rc = -1;
-    if (cJSON_IsString(d) && !strchr(d->valuestring, '/') && join(dir, out, d->valuestring) == 0)
-        rc = 0;
-    cJSON_Delete(o);
-    return rc;
-}
-
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[PATH_LEN];
-    if (!d)
-        return;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && join(path, dir, e->d_name) == 0)
-            unlink(path);
-    closedir(d);
-    rmdir(dir);
-}
-
-/* Remove every ckpt-* folder except `keep`. */
-static void prune_checkpoints(const char *out, const char *keep_name)
-{
-    DIR *d = opendir(out);
-    struct dirent *e;
-    char path[PATH_LEN];
-    if (!d)
-        return;
-    while ((e = readdir(d)))
-        if (strncmp(e->d_name, "ckpt-", 5) == 0 && strcmp(e->d_name, keep_name) &&
-            join(path, out, e->d_name) == 0)
-            remove_dir(path);
-    closedir(d);
-}
-
 static int checkpoint(const char *out, scalar_model *m, scalar_model_trainer *t,
                       const run_state *s, const train_args *a)
 {
-    char name[64], dir[PATH_LEN], path[PATH_LEN], json[128];
+    char name[64], dir[PATH_LEN], path[PATH_LEN];
     snprintf(name, sizeof name, "ckpt-%06lld", (long long)s->step);
-    if (join(dir, out, name))
+    if (cli_join(dir, out, name))
         return -1;
-    remove_dir(dir); /* a leftover of a killed run at this very step */
-    if (scalar_model_save(m, dir) != SCALAR_OK || join(path, dir, "optimizer.safetensors") ||
+    cli_remove_dir(dir); /* a leftover of a killed run at this very step */
+    if (scalar_model_save(m, dir) != SCALAR_OK || cli_join(path, dir, "optimizer.safetensors") ||
         scalar_model_trainer_save(t, path) != SCALAR_OK)
         return cli_fail(CMD), -1;
     if (save_state(dir, s, a))
         return fprintf(stderr, "scalar: " CMD ": cannot write %s/state.json\n", dir), -1;
-    snprintf(json, sizeof json, "{\"dir\": \"%s\"}\n", name);
-    if (join(path, out, "checkpoint.json") || write_atomic(path, json))
-        return fprintf(stderr, "scalar: " CMD ": cannot write %s\n", path), -1;
-    prune_checkpoints(out, name);
-    return 0;
-}
-
-/* log.csv keeps the rows of steps before `step` (a resumed run rewrites the rest). */
-static FILE *open_log(const char *out, int64_t step)
-{
-    char path[PATH_LEN];
-    if (join(path, out, "log.csv"))
-        return NULL;
-    char *old = step > 0 ? read_file(path) : NULL;
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        free(old);
-        return NULL;
-    }
-    fputs("step,train_loss,val_loss,lr,tokens_per_s,elapsed_s\n", f);
-    if (old) {
-        char *line = strchr(old, '\n');
-        while (line && line[1]) {
-            char *next = strchr(line + 1, '\n');
-            long long s = atoll(line + 1);
-            if (s < step && next)
-                fwrite(line + 1, 1, (size_t)(next - line), f);
-            line = next;
-        }
-    }
-    free(old);
-    fflush(f);
-    return f;
+    return cli_commit_checkpoint(out, name, CMD);
 }
 
 static void progress(const run_state *s, const train_args *a, float loss, double val,
@@ -418,13 +285,13 @@ static int train(scalar_ctx *ctx, train_args *a, run_state *s, scalar_model *m,
     }
     if (s->step > 0) {
         char dir[PATH_LEN];
-        if (current_checkpoint(a->out, dir) || join(path, dir, "optimizer.safetensors") ||
+        if (cli_current_checkpoint(a->out, dir) || cli_join(path, dir, "optimizer.safetensors") ||
             scalar_model_trainer_load(t, path) != SCALAR_OK) {
             rc = cli_fail(CMD);
             goto out;
         }
     }
-    log = open_log(a->out, s->step);
+    log = cli_open_log(a->out, "step,train_loss,val_loss,lr,tokens_per_s,elapsed_s\n", s->step);
     if (!log) {
         fprintf(stderr, "scalar: " CMD ": cannot write %s/log.csv: %s\n", a->out, strerror(errno));
         goto out;
@@ -517,7 +384,7 @@ static int run(const cli_global *g, int argc, char **argv)
         return rc;
     if (a.resume) {
         char dir[PATH_LEN];
-        if (current_checkpoint(a.out, dir)) {
+        if (cli_current_checkpoint(a.out, dir)) {
             fprintf(stderr, "scalar: " CMD ": %s has no checkpoint.json to resume from\n", a.out);
             rc = CLI_FAIL;
             goto out;
@@ -547,7 +414,7 @@ static int run(const cli_global *g, int argc, char **argv)
                 st = scalar_model_create(&m, ctx, &c);
         }
         char init_dir[PATH_LEN];
-        if (st == SCALAR_OK && join(init_dir, a.out, "init") == 0)
+        if (st == SCALAR_OK && cli_join(init_dir, a.out, "init") == 0)
             st = scalar_model_save(m, init_dir); /* the starting point, for reference runs */
         if (st != SCALAR_OK) {
             rc = cli_fail(CMD);
