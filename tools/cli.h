@@ -39,6 +39,8 @@ extern const cli_command cli_cmd_selftest;
 extern const cli_command cli_cmd_train_model;
 extern const cli_command cli_cmd_generate;
 extern const cli_command cli_cmd_eval_model;
+extern const cli_command cli_cmd_train_sae;
+extern const cli_command cli_cmd_sae_metrics;
 
 /* Print `scalar: <cmd>: <scalar_last_error()>` to stderr; returns CLI_FAIL. */
 int cli_fail(const char *cmd);

@@ -22,6 +22,8 @@ static const cli_command *const commands[] = {
     &cli_cmd_train_model,
     &cli_cmd_eval_model,
     &cli_cmd_generate,
+    &cli_cmd_train_sae,
+    &cli_cmd_sae_metrics,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -16,5 +16,6 @@
 #include "data.h"
 #include "model.h"
 #include "sae.h"
+#include "eval.h"
 
 #endif /* SCALAR_SCALAR_H */

@@ -443,10 +443,17 @@ static void conf_topk(scalar_backend *be, scalar_backend *ref, const char *name,
         k = k < c ? k : c;
         float *in = bt_floats(r * c), *v = bt_floats(r * k), *v_ref = bt_floats(r * k);
         int32_t *ix = bt_ints(r * k), *ix_ref = bt_ints(r * k);
-        if (trial % 4 == 3)
+        if (trial % 4 == 3) {
             bt_fill_normal(in, r * c, rng, 1.0f, 0.0f); /* no ties: the block-skipping path */
-        else
+        } else if (trial % 4 == 1) {
+            /* ties but no NaN: the chunk-maxima floor is active, and entries equal to
+             * it (or to the k-th value) must still be taken in index order */
+            bt_fill_normal(in, r * c, rng, 1.0f, 0.0f);
+            for (int64_t i = 0; i < r * c; i++)
+                in[i] = i % 3 ? floorf(in[i] * 2.0f) / 2.0f : fmaxf(in[i], 0.0f) * 0.0f;
+        } else {
             fill_topk_input(in, r * c, rng);
+        }
         ck_assert_int_eq(scalar_backend_topk_rows(be, v, ix, in, r, c, k), SCALAR_OK);
         ck_assert_int_eq(scalar_backend_topk_rows(ref, v_ref, ix_ref, in, r, c, k), SCALAR_OK);
         ck_assert_msg(memcmp(ix, ix_ref, (size_t)(r * k) * sizeof(int32_t)) == 0,

@@ -48,10 +48,10 @@ static const char *cli_path(void)
 /* Runs `scalar args...` (args NULL-terminated). */
 cli_result run_cli(const char *const *args)
 {
-    const char *argv[32];
+    const char *argv[64];
     int n = 0;
     argv[n++] = cli_path();
-    while (args[n - 1] && n < 31) {
+    while (args[n - 1] && n < 63) {
         argv[n] = args[n - 1];
         n++;
     }

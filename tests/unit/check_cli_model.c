@@ -1,7 +1,8 @@
 /*
  * check_cli_model.c - the model commands: train-model (progress quiet off a
  * terminal, log, best model, checkpoints, resume bit for bit after SIGKILL),
- * eval-model, generate.  Models here are tiny (--init from a model the test
+ * eval-model, generate; train-sae (staircase and topk runs, results, resume
+ * bit for bit) and sae-metrics.  Models here are tiny (--init from a model the test
  * makes) so every run takes a second or two.
  */
 #include <math.h>
@@ -253,6 +254,189 @@ START_TEST(test_model_commands_reject)
 }
 END_TEST
 
+/* ---- train-sae, sae-metrics ---- */
+
+#define SAE_ARGS(out, model, corpus, placement, variant, steps)                                    \
+    "--threads", "1", "train-sae", "--out", out, "--model", model, "--corpus", corpus,             \
+        "--placement", placement, "--variant", variant, "--steps", steps, "--batch", "4",          \
+        "--seq", "16", "--k", "4", "--expansion", "2", "--warmup", "5", "--lr", "0.01",          \
+        "--min-lr", "0.001", "--val-every", "10", "--checkpoint-every", "20"
+
+/* The first number after `"key": ` in text, or NAN. */
+static double json_number(const char *text, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(text, pat);
+    return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+/* Staircase on the block placement of a 2-layer model: 3 SAEs in one group
+ * (32, 64, 96 latents); the loss falls; the best group loads back; the
+ * metrics table and results.json have every SAE. */
+START_TEST(test_train_sae_staircase_block)
+{
+    const char *corpus = write_corpus();
+    char model[1024], out[1024], path[1100];
+    snprintf(model, sizeof model, "%s", test_tmp_path("ts_model"));
+    snprintf(out, sizeof out, "%s", test_tmp_path("ts_out"));
+    write_tiny_model(model);
+    cli_result r = run_cli(
+        (const char *[]){SAE_ARGS(out, model, corpus, "block", "staircase", "60"), NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    assert_contains(r.out, "trained 3 SAEs (block, staircase) for 60 steps");
+    assert_contains(r.out, "blocks.1.hook_resid_post");
+    assert_contains(r.out, "all 3 spliced at once: CE +");
+    ck_assert_msg(strstr(r.err, "\rstep") == NULL, "progress drawn off a terminal: %s", r.err);
+    cli_result_free(&r);
+    size_t n;
+    snprintf(path, sizeof path, "%s/log.csv", out);
+    char *log = (char *)read_all(path, &n);
+    log[n] = '\0';
+    float first = 0, last = 0;
+    ck_assert_int_eq(sscanf(strchr(log, '\n') + 1, "%*d,%f", &first), 1);
+    char *tail = log + n - 2;
+    while (tail > log && *tail != '\n')
+        tail--;
+    ck_assert_int_eq(sscanf(tail + 1, "%*d,%f", &last), 1);
+    ck_assert_msg(last < 0.7f * first, "SAE loss %g -> %g", (double)first, (double)last);
+    free(log);
+    scalar_ctx *ctx = NULL;
+    scalar_sae_group *g = NULL;
+    OK(scalar_ctx_create(&ctx, NULL));
+    snprintf(path, sizeof path, "%s/group.0", out);
+    OK(scalar_sae_group_load(&g, ctx, path));
+    ck_assert_int_eq(scalar_sae_group_n_members(g), 3);
+    scalar_sae_group_free(g);
+    scalar_ctx_free(ctx);
+    snprintf(path, sizeof path, "%s/results.json", out);
+    char *res = (char *)read_all(path, &n);
+    res[n] = '\0';
+    assert_contains(res, "\"hook\":\t\"blocks.0.hook_resid_pre\"");
+    assert_contains(res, "\"d_sae\":\t96");
+    double fvu = json_number(res, "fvu"), ce = json_number(res, "ce_increase");
+    ck_assert_msg(fvu > 0 && fvu < 1.5 && isfinite(ce), "fvu %g, ce_increase %g", fvu, ce);
+    free(res);
+    snprintf(path, sizeof path, "%s/ckpt-000060/optimizer.safetensors", out);
+    ck_assert(file_exists(path));
+    snprintf(path, sizeof path, "%s/ckpt-000040", out);
+    ck_assert_msg(!file_exists(path), "old checkpoint kept");
+}
+END_TEST
+
+/* TopK on the ff placement: SAELens folders; sae-metrics recomputes the same
+ * numbers from the saved SAEs. */
+START_TEST(test_train_sae_topk_then_sae_metrics)
+{
+    const char *corpus = write_corpus();
+    char model[1024], out[1024], path[1100];
+    snprintf(model, sizeof model, "%s", test_tmp_path("tk_model"));
+    snprintf(out, sizeof out, "%s", test_tmp_path("tk_out"));
+    write_tiny_model(model);
+    cli_result r =
+        run_cli((const char *[]){SAE_ARGS(out, model, corpus, "ff", "topk", "20"), NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    assert_contains(r.out, "trained 4 SAEs (ff, topk)");
+    char *table = strdup(strstr(r.out, "SAE "));
+    cli_result_free(&r);
+    scalar_ctx *ctx = NULL;
+    OK(scalar_ctx_create(&ctx, NULL));
+    for (int i = 0; i < 4; i++) {
+        scalar_sae *sae = NULL;
+        scalar_sae_config c;
+        snprintf(path, sizeof path, "%s/sae.%d", out, i);
+        OK(scalar_sae_load(&sae, ctx, path));
+        scalar_sae_config_init(&c, sizeof c);
+        OK(scalar_sae_get_config(sae, &c));
+        ck_assert_int_eq(c.d_sae, 32);
+        ck_assert_str_eq(c.hook_name, i % 2 ? (i == 1 ? "blocks.0.hook_mlp_out"
+                                                      : "blocks.1.hook_mlp_out")
+                                            : (i == 0 ? "blocks.0.hook_mlp_in"
+                                                      : "blocks.1.hook_mlp_in"));
+        scalar_sae_free(sae);
+    }
+    scalar_ctx_free(ctx);
+    r = run_cli((const char *[]){"--threads", "1", "sae-metrics", out, NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert_str_eq(strstr(r.out, "SAE "), table);
+    cli_result_free(&r);
+    free(table);
+}
+END_TEST
+
+/* 20 steps of a 40-step schedule, then --resume --steps 40: the bytes of one
+ * 40-step run (weights and optimizer state). */
+START_TEST(test_train_sae_resume_is_bit_identical)
+{
+    const char *corpus = write_corpus();
+    char model[1024], a[1024], b[1024], pa[1100], pb[1100];
+    snprintf(model, sizeof model, "%s", test_tmp_path("rs_model"));
+    snprintf(a, sizeof a, "%s", test_tmp_path("rs_a"));
+    snprintf(b, sizeof b, "%s", test_tmp_path("rs_b"));
+    write_tiny_model(model);
+    cli_result r = run_cli(
+        (const char *[]){SAE_ARGS(a, model, corpus, "mlpblock", "staircase-detach", "40"), NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    cli_result_free(&r);
+    r = run_cli((const char *[]){SAE_ARGS(b, model, corpus, "mlpblock", "staircase-detach", "20"),
+                                 "--schedule-steps", "40", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"--threads", "1", "train-sae", "--resume", b, "--steps", "40",
+                                 NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    assert_contains(r.out, "for 40 steps");
+    cli_result_free(&r);
+    const char *files[] = {"ckpt-000040/group.0/sae_weights.safetensors",
+                           "ckpt-000040/group.1/sae_weights.safetensors",
+                           "ckpt-000040/optimizer.safetensors"};
+    for (int i = 0; i < 3; i++) {
+        size_t na, nb;
+        snprintf(pa, sizeof pa, "%s/%s", a, files[i]);
+        snprintf(pb, sizeof pb, "%s/%s", b, files[i]);
+        unsigned char *da = read_all(pa, &na), *db = read_all(pb, &nb);
+        ck_assert_uint_eq(na, nb);
+        ck_assert_msg(memcmp(da, db, na) == 0, "%s differs after a resume", files[i]);
+        free(da);
+        free(db);
+    }
+}
+END_TEST
+
+START_TEST(test_sae_commands_reject)
+{
+    char m[1024];
+    snprintf(m, sizeof m, "%s", test_tmp_path("rj_model")); /* test_tmp_path rotates buffers */
+    cli_result r = run_cli((const char *[]){"train-sae", "--out", test_tmp_path("rj"), NULL});
+    ck_assert_int_eq(r.status, 2);
+    assert_contains(r.err, "are required");
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"train-sae", "--out", test_tmp_path("rj"), "--model", m,
+                                 "--placement", "ff", "--variant", "jsae", NULL});
+    ck_assert_int_eq(r.status, 2);
+    assert_contains(r.err, "Jacobian SAEs are not in this version");
+    cli_result_free(&r);
+    write_tiny_model(m);
+    r = run_cli((const char *[]){"train-sae", "--out", test_tmp_path("rj"), "--model", m,
+                                 "--placement", "attn", "--variant", "topk", NULL});
+    ck_assert_int_eq(r.status, 2);
+    assert_contains(r.err, "unknown --placement attn");
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"train-sae", "--resume", test_tmp_path("rj_none"), NULL});
+    ck_assert_int_eq(r.status, 1);
+    assert_contains(r.err, "no checkpoint.json");
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"sae-metrics", test_tmp_path("rj_none"), NULL});
+    ck_assert_int_eq(r.status, 1);
+    assert_contains(r.err, "run.json");
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"help", "train-sae", NULL});
+    ck_assert_int_eq(r.status, 0);
+    assert_contains(r.out, "staircase-detach");
+    cli_result_free(&r);
+}
+END_TEST
+
 Suite *scalar_cli_model_suite(void)
 {
     Suite *s = suite_create("cli-model");
@@ -262,6 +446,10 @@ Suite *scalar_cli_model_suite(void)
     tcase_add_test(tc, test_train_model_resume_after_kill);
     tcase_add_test(tc, test_train_model_extend);
     tcase_add_test(tc, test_model_commands_reject);
+    tcase_add_test(tc, test_train_sae_staircase_block);
+    tcase_add_test(tc, test_train_sae_topk_then_sae_metrics);
+    tcase_add_test(tc, test_train_sae_resume_is_bit_identical);
+    tcase_add_test(tc, test_sae_commands_reject);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -638,6 +638,152 @@ START_TEST(test_checkpoint_resume_is_bit_identical)
 }
 END_TEST
 
+/* ---- metrics ---- */
+
+/* log-softmax of one row, double. */
+static void log_softmax(const float *x, int64_t V, double *out)
+{
+    double mx = x[0], s = 0.0;
+    for (int64_t v = 1; v < V; v++)
+        mx = x[v] > mx ? x[v] : mx;
+    for (int64_t v = 0; v < V; v++)
+        s += exp((double)x[v] - mx);
+    for (int64_t v = 0; v < V; v++)
+        out[v] = (double)x[v] - mx - log(s);
+}
+
+/* scalar_sae_metrics against the same numbers computed here through the
+ * public API: activations read from a workspace, encode/decode by hand,
+ * splices by scalar_model_workspace_set_replacement (not the library's
+ * callback), CE from the targets and KL from the logits.  Two SAEs on two
+ * hooks, 5 windows of 16 in batches of 2 (the last batch short). */
+START_TEST(test_metrics_match_a_hand_computation)
+{
+    scalar_ctx *ctx = new_ctx(2);
+    scalar_model *model = tiny_model(ctx);
+    int32_t ids[400];
+    for (int i = 0; i < 400; i++)
+        ids[i] = (i * 7 + i / 5) % 32;
+    scalar_dataset_options dopt;
+    OK(scalar_dataset_options_init(&dopt, sizeof dopt));
+    dopt.val_fraction = 0.25;
+    dopt.split_multiple = 1;
+    scalar_dataset *ds = NULL;
+    OK(scalar_dataset_create_from_ids(&ds, ctx, ids, 400, &dopt));
+    const char *hooks[2] = {"blocks.0.hook_resid_mid", "blocks.1.hook_mlp_out"};
+    scalar_sae *sae[2];
+    for (int i = 0; i < 2; i++) {
+        scalar_sae_config c = base_config(16, 48, 3);
+        c.hook_name = hooks[i];
+        c.seed = (uint64_t)i;
+        OK(scalar_sae_create(&sae[i], ctx, &c));
+    }
+    double each[2 * SCALAR_SAE_METRIC_COUNT], all[SCALAR_SAE_METRIC_COUNT];
+    OK(scalar_sae_metrics(model, ds, SCALAR_SPLIT_VAL, (const scalar_sae *const *)sae, 2, 2, 16,
+                          5, each, all));
+    /* by hand: windows w = 0..4 of the val split, one at a time */
+    const int64_t T = 16, V = 32, d = 16;
+    const int32_t layer[2] = {0, 1}, kind[2] = {SCALAR_HOOK_RESID_MID, SCALAR_HOOK_MLP_OUT};
+    scalar_model_workspace *ws = NULL;
+    OK(scalar_model_workspace_create(&ws, model, 1, T, 0));
+    double ce_clean = 0, ce[3] = {0}, kl[3] = {0}, err[2] = {0}, sx2[2] = {0}, sx[2][16] = {{0}};
+    double l0[2] = {0};
+    float act[2][16 * 16], rec[2][16 * 16], vals[16 * 3], logits[16 * 32], loss;
+    int32_t idx[16 * 3], x[17], fired[2][48] = {{0}};
+    double lp[16][32], lq[32];
+    for (int w = 0; w < 5; w++) {
+        OK(scalar_dataset_tokens(ds, SCALAR_SPLIT_VAL, w * T, T + 1, x));
+        scalar_model_workspace_clear_hooks(ws);
+        OK(scalar_model_forward(model, ws, x, x + 1, 1, T, logits, &loss));
+        ce_clean += loss * T;
+        for (int t = 0; t < T; t++)
+            log_softmax(logits + t * V, V, lp[t]);
+        for (int i = 0; i < 2; i++) {
+            OK(scalar_model_workspace_read(ws, layer[i], kind[i], act[i], 256));
+            OK(scalar_sae_encode(sae[i], act[i], T, vals, idx));
+            OK(scalar_sae_decode(sae[i], vals, idx, T, 3, rec[i]));
+            for (int e = 0; e < 48; e++)
+                if (vals[e] > 0)
+                    l0[i] += 1, fired[i][idx[e]] = 1;
+            for (int e = 0; e < 256; e++) {
+                err[i] += ((double)act[i][e] - rec[i][e]) * ((double)act[i][e] - rec[i][e]);
+                sx2[i] += (double)act[i][e] * act[i][e];
+                sx[i][e % d] += act[i][e];
+            }
+        }
+        /* alone: replace by the clean reconstruction; all: the second SAE reads the
+         * activation the first splice changed, so compute it from that forward */
+        for (int i = 0; i < 3; i++) {
+            scalar_model_workspace_clear_hooks(ws);
+            if (i < 2) {
+                OK(scalar_model_workspace_set_replacement(ws, layer[i], kind[i], rec[i]));
+            } else {
+                OK(scalar_model_workspace_set_replacement(ws, layer[0], kind[0], rec[0]));
+                float a1[256], r1[256];
+                OK(scalar_model_forward(model, ws, x, NULL, 1, T, NULL, NULL));
+                OK(scalar_model_workspace_read(ws, layer[1], kind[1], a1, 256));
+                OK(scalar_sae_encode(sae[1], a1, T, vals, idx));
+                OK(scalar_sae_decode(sae[1], vals, idx, T, 3, r1));
+                memcpy(rec[1], r1, sizeof r1);
+                OK(scalar_model_workspace_set_replacement(ws, layer[1], kind[1], rec[1]));
+            }
+            OK(scalar_model_forward(model, ws, x, x + 1, 1, T, logits, &loss));
+            ce[i] += loss * T;
+            for (int t = 0; t < T; t++) {
+                log_softmax(logits + t * V, V, lq);
+                for (int v = 0; v < V; v++)
+                    kl[i] += exp(lp[t][v]) * (lp[t][v] - lq[v]);
+            }
+        }
+    }
+    const double n = 5 * T, tol = 1e-4;
+#define NEAR(a, b) ck_assert_msg(fabs((a) - (b)) <= tol * (1 + fabs(b)), #a " %.9g vs %.9g", \
+                                 (double)(a), (double)(b))
+    for (int i = 0; i < 2; i++) {
+        const double *r = each + i * SCALAR_SAE_METRIC_COUNT;
+        double var = sx2[i], dead = 0;
+        for (int c = 0; c < d; c++)
+            var -= sx[i][c] * sx[i][c] / n;
+        for (int f = 0; f < 48; f++)
+            dead += !fired[i][f];
+        NEAR(r[SCALAR_SAE_METRIC_L0], l0[i] / n);
+        NEAR(r[SCALAR_SAE_METRIC_FVU], err[i] / var);
+        NEAR(r[SCALAR_SAE_METRIC_MSE], err[i] / n);
+        ck_assert(r[SCALAR_SAE_METRIC_DEAD] == dead);
+        NEAR(r[SCALAR_SAE_METRIC_CE_CLEAN], ce_clean / n);
+        NEAR(r[SCALAR_SAE_METRIC_CE_SPLICED], ce[i] / n);
+        NEAR(r[SCALAR_SAE_METRIC_CE_INCREASE], (ce[i] - ce_clean) / n);
+        NEAR(r[SCALAR_SAE_METRIC_KL], kl[i] / n);
+        ck_assert(r[SCALAR_SAE_METRIC_KL] > 0 && r[SCALAR_SAE_METRIC_FVU] > 0);
+    }
+    NEAR(all[SCALAR_SAE_METRIC_CE_SPLICED], ce[2] / n);
+    NEAR(all[SCALAR_SAE_METRIC_KL], kl[2] / n);
+    ck_assert(isnan(all[SCALAR_SAE_METRIC_FVU]));
+#undef NEAR
+    /* bad calls */
+    scalar_sae *twice[2] = {sae[0], sae[0]};
+    assert_error(scalar_sae_metrics(model, ds, SCALAR_SPLIT_VAL, (const scalar_sae *const *)twice,
+                                    2, 2, 16, 5, each, NULL),
+                 SCALAR_E_INVALID_ARG, "same hook");
+    assert_error(scalar_sae_metrics(model, ds, SCALAR_SPLIT_VAL, (const scalar_sae *const *)sae,
+                                    2, 2, 17, 5, each, NULL),
+                 SCALAR_E_INVALID_ARG, "block_size");
+    scalar_sae *nohook = NULL;
+    scalar_sae_config c = base_config(16, 48, 3);
+    OK(scalar_sae_create(&nohook, ctx, &c));
+    assert_error(scalar_sae_metrics(model, ds, SCALAR_SPLIT_VAL,
+                                    (const scalar_sae *const *)&nohook, 1, 2, 16, 5, each, NULL),
+                 SCALAR_E_INVALID_ARG, "no hook");
+    scalar_sae_free(nohook);
+    scalar_model_workspace_free(ws);
+    for (int i = 0; i < 2; i++)
+        scalar_sae_free(sae[i]);
+    scalar_dataset_free(ds);
+    scalar_model_free(model);
+    scalar_ctx_free(ctx);
+}
+END_TEST
+
 Suite *scalar_sae_train_suite(void)
 {
     Suite *s = suite_create("sae_train");
@@ -655,6 +801,7 @@ Suite *scalar_sae_train_suite(void)
     tcase_add_test(tc, test_training_learns_sparse_directions);
     tcase_add_test(tc, test_model_stream_matches_given_activations);
     tcase_add_test(tc, test_checkpoint_resume_is_bit_identical);
+    tcase_add_test(tc, test_metrics_match_a_hand_computation);
     suite_add_tcase(s, tc);
     tc = tcase_create("groups");
     tcase_set_timeout(tc, 60);

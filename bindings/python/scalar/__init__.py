@@ -18,6 +18,11 @@ ImportError if the library's ABI is not the one this binding was written for.
     sae = scalar.SAE.load("sae-dir")          # SAELens cfg.json + sae_weights.safetensors
     values, indices = sae.encode(acts["blocks.3.hook_resid_post"])
 
+    group = scalar.SaeGroup.create(768, [4096, 8192], k=32,
+                                   hook_names=["blocks.3.hook_resid_post"] * 2)
+    with scalar.SaeTrainer(group, model, max_tokens=4096) as trainer:
+        losses, grad_norm = trainer.step(ids)  # Staircase SAEs on streamed activations
+
 Every failed call raises :class:`ScalarError` with ``.status``, ``.name``
 and ``.message`` (the library's own words).
 """
@@ -31,6 +36,9 @@ from ._io import Npy, SafeTensors, inspect, load_npy, save_safetensors
 from ._model import (Model, ModelConfig, Trainer, TrainerOptions, hook_name, model_config,
                      parse_hook, trainer_options)
 from ._sae import SAE, SAE_ARCHITECTURES, SAE_JUMPRELU, SAE_STANDARD, SAE_TOPK, SaeConfig
+from ._eval import SAE_METRICS, sae_metrics
+from ._sae_train import (SAE_GROUP_DETACH, SAE_GROUP_MODES, SAE_GROUP_SHARE, SaeGroup,
+                         SaeTrainer, SaeTrainerOptions, sae_trainer_options)
 from ._lib import (DTYPE_NAMES, HOOK_KINDS, E_BACKEND, E_BUFSIZE, E_FORMAT, E_INVALID_ARG, E_IO,
                    E_NOMEM, E_NOT_FOUND, E_NUMERIC, E_SHAPE, E_UNSUPPORTED, E_VERSION,
                    EXPECTED_ABI, OK, ScalarError, last_error, status_string)
@@ -48,5 +56,7 @@ __all__ = [
     "Model", "ModelConfig", "Trainer", "TrainerOptions", "HOOK_KINDS", "hook_name",
     "model_config", "parse_hook", "trainer_options",
     "SAE", "SaeConfig", "SAE_ARCHITECTURES", "SAE_TOPK", "SAE_STANDARD", "SAE_JUMPRELU",
+    "SaeGroup", "SaeTrainer", "SaeTrainerOptions", "sae_trainer_options", "SAE_GROUP_MODES",
+    "SAE_GROUP_SHARE", "SAE_GROUP_DETACH",
 ]
 

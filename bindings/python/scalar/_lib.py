@@ -62,6 +62,12 @@ WORKSPACE_GRAD = 1  # SCALAR_WORKSPACE_GRAD
 SAE_ARCHITECTURES = ("topk", "standard", "jumprelu")
 SAE_TOPK, SAE_STANDARD, SAE_JUMPRELU = range(3)
 
+# ---- Staircase group modes (SCALAR_SAE_GROUP_*, values frozen; index = value) ----
+SAE_GROUP_MODES = ("share", "detach")
+SAE_GROUP_SHARE, SAE_GROUP_DETACH = range(2)
+# eval.h: SCALAR_SAE_METRIC_* (frozen), the order of a metrics row
+SAE_METRICS = ("l0", "fvu", "mse", "dead", "ce_clean", "ce_spliced", "ce_increase", "kl")
+
 
 class ScalarError(Exception):
     """A libscalar call returned a negative ``scalar_status``.
@@ -192,6 +198,23 @@ class TrainerOptions(ctypes.Structure):
         ("weight_decay", c_float),
         ("grad_clip", c_float),
         ("reserved0", c_int32),
+    ]
+
+
+class SaeTrainerOptions(ctypes.Structure):
+    """scalar_sae_trainer_options, filled by scalar_sae_trainer_options_init()."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("warmup_steps", c_int64),
+        ("max_steps", c_int64),
+        ("lr", c_float),
+        ("min_lr", c_float),
+        ("beta1", c_float),
+        ("beta2", c_float),
+        ("eps", c_float),
+        ("weight_decay", c_float),
+        ("grad_clip", c_float),
+        ("renorm_decoder", c_int32),
     ]
 
 
@@ -374,6 +397,35 @@ _SIGNATURES = {
     "scalar_sae_encode_dense": (ST, [P, P, I64, P]),
     "scalar_sae_decode": (ST, [P, P, P, I64, I64, P]),
     "scalar_sae_decode_dense": (ST, [P, P, I64, P]),
+    # sae.h: Staircase groups
+    "scalar_sae_group_create": (ST, [OUT_P, P, POINTER(SaeConfig), c_int32, P,
+                                     POINTER(c_char_p), c_int32]),
+    "scalar_sae_group_load": (ST, [OUT_P, P, c_char_p]),
+    "scalar_sae_group_save": (ST, [P, c_char_p]),
+    "scalar_sae_group_free": (None, [P]),
+    "scalar_sae_group_n_members": (c_int32, [P]),
+    "scalar_sae_group_mode": (c_int32, [P]),
+    "scalar_sae_group_get_sae": (ST, [OUT_P, P, c_int32]),
+    "scalar_sae_group_param_read": (ST, [P, c_char_p, P, c_size_t]),
+    "scalar_sae_group_param_write": (ST, [P, c_char_p, P, c_size_t]),
+    # sae.h: training (groups and acts are arrays of pointers)
+    "scalar_sae_trainer_options_init": (ST, [POINTER(SaeTrainerOptions), c_size_t]),
+    "scalar_sae_trainer_options_size": (c_size_t, []),
+    "scalar_sae_metrics": (ST, [P, P, c_int32, POINTER(c_void_p), c_int32, I64, I64, I64, P,
+                                P]),
+    "scalar_sae_trainer_create": (ST, [OUT_P, P, POINTER(c_void_p), c_int32, I64,
+                                       POINTER(SaeTrainerOptions)]),
+    "scalar_sae_trainer_free": (None, [P]),
+    "scalar_sae_trainer_n_saes": (c_int32, [P]),
+    "scalar_sae_trainer_lr": (c_float, [P, I64]),
+    "scalar_sae_trainer_compute_acts": (ST, [P, POINTER(c_void_p), I64, P]),
+    "scalar_sae_trainer_step_acts": (ST, [P, POINTER(c_void_p), I64, P, POINTER(c_float)]),
+    "scalar_sae_trainer_step": (ST, [P, P, I64, I64, P, POINTER(c_float)]),
+    "scalar_sae_trainer_evaluate": (ST, [P, P, I64, I64, P]),
+    "scalar_sae_trainer_read_grad": (ST, [P, c_int32, c_char_p, P, c_size_t]),
+    "scalar_sae_trainer_steps": (I64, [P]),
+    "scalar_sae_trainer_save": (ST, [P, c_char_p]),
+    "scalar_sae_trainer_load": (ST, [P, c_char_p]),
 }
 
 #: Every symbol this binding declares (a test compares it with lib/scalar.sym).
@@ -420,6 +472,7 @@ _STRUCT_SIZES = (
     (ModelConfig, "scalar_model_config_size"),
     (TrainerOptions, "scalar_model_trainer_options_size"),
     (SaeConfig, "scalar_sae_config_size"),
+    (SaeTrainerOptions, "scalar_sae_trainer_options_size"),
 )
 
 

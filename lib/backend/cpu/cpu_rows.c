@@ -22,6 +22,10 @@
 /* Top-k scans a row in blocks of this many entries and skips a block at once
  * when none of them can enter the current top k (one compare per vector). */
 #define TOPK_BLOCK 64
+/* The floor pass takes lane-wise maxima over groups of this many vectors,
+ * at most TOPK_MAX_CHUNKS of them. */
+#define TOPK_GROUP_VECS 16
+#define TOPK_MAX_CHUNKS 4096
 /* Columns per block of scatter-add: each block belongs to one thread. */
 #define SCATTER_COL_BLOCK 64
 
@@ -62,21 +66,88 @@ static void sift_down(float *val, int32_t *idx, int64_t size, int64_t pos)
     idx[pos] = id;
 }
 
-/* 1 if some x[0..TOPK_BLOCK) > top (NaN never is). */
-static int block_beats(const float *x, float top)
+/* 1 if some x[0..TOPK_BLOCK) is > top and >= floor (NaN never is). */
+static int block_beats(const float *x, float top, float floor)
 {
     scalar__vi beats = {0};
-    for (int64_t j = 0; j < TOPK_BLOCK; j += VF_LANES)
-        beats |= vf_load(x + j) > vf_splat(top);
+    for (int64_t j = 0; j < TOPK_BLOCK; j += VF_LANES) {
+        scalar__vf v = vf_load(x + j);
+        beats |= (v > vf_splat(top)) & (v >= vf_splat(floor));
+    }
     return vf_any(beats);
+}
+
+/* Partition a[lo..hi] around a pivot; returns the k-th largest (0-based) of
+ * a[0..n) (quickselect, numbers only; a is scratch). */
+static float kth_largest(float *a, int64_t n, int64_t k)
+{
+    int64_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float pivot = a[lo + (hi - lo) / 2];
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] > pivot)
+                i++;
+            while (a[j] < pivot)
+                j--;
+            if (i <= j) {
+                float t = a[i];
+                a[i++] = a[j];
+                a[j--] = t;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return a[k];
+    }
+    return a[k];
+}
+
+/* A lower bound on the k-th largest entry of x[0..n): the k-th largest of
+ * maxima of disjoint sets (k distinct entries are >= it).  Each group of
+ * TOPK_GROUP_VECS vectors gives VF_LANES maxima, lane-wise (lane l's set is
+ * the group's entries at l, l + VF_LANES, ...): vector max only, no
+ * horizontal step.  -inf when it cannot help: a NaN in the row, or fewer
+ * maxima than k. */
+static float topk_floor(const float *x, int64_t n, int64_t k)
+{
+    float maxima[TOPK_MAX_CHUNKS];
+    const int64_t group = TOPK_GROUP_VECS * VF_LANES;
+    int64_t n_groups = n / group, n_max = n_groups * VF_LANES;
+    if (n_max < k || n_max > TOPK_MAX_CHUNKS)
+        return -INFINITY;
+    scalar__vi nan = {0};
+    for (int64_t g = 0; g < n_groups; g++) {
+        const float *p = x + g * group;
+        scalar__vf m = vf_load(p);
+        nan |= m != m;
+        for (int64_t v = 1; v < TOPK_GROUP_VECS; v++) {
+            scalar__vf y = vf_load(p + v * VF_LANES);
+            nan |= y != y;
+            m = vf_select(y > m, y, m);
+        }
+        vf_store(maxima + g * VF_LANES, m);
+    }
+    for (int64_t j = n_groups * group; j < n; j++)
+        if (isnan(x[j]))
+            return -INFINITY;
+    if (vf_any(nan))
+        return -INFINITY;
+    return kth_largest(maxima, n_max, k - 1);
 }
 
 /* One row, k >= 1.  The output row itself is the heap, so nothing is
  * allocated: O(n_cols + replacements * log k), then a heap sort.  Columns
  * arrive in ascending order, so a candidate beats the root only by ranking
- * strictly before it: a larger value, or a number against a NaN root. */
+ * strictly before it: a larger value, or a number against a NaN root.
+ * Entries below topk_floor() cannot be kept, so they are skipped (a block
+ * at a time) even while the heap still holds weak early entries. */
 static void topk_row(float *val, int32_t *idx, const float *x, int64_t n, int64_t k)
 {
+    float floor = topk_floor(x, n, k);
     for (int64_t j = 0; j < k; j++) {
         val[j] = x[j];
         idx[j] = (int32_t)j;
@@ -86,12 +157,30 @@ static void topk_row(float *val, int32_t *idx, const float *x, int64_t n, int64_
     int64_t j = k;
     while (j < n) {
         if (!isnan(val[0]))
-            while (j + TOPK_BLOCK <= n && !block_beats(x + j, val[0]))
+            while (j + TOPK_BLOCK <= n && !block_beats(x + j, val[0], floor))
                 j += TOPK_BLOCK;
         int64_t end = n - j < TOPK_BLOCK ? n : j + TOPK_BLOCK;
+        if (end - j == TOPK_BLOCK && !isnan(val[0])) {
+            /* a full block: visit only the lanes that pass, a vector at a time */
+            for (int64_t j0 = j; j0 < end; j0 += VF_LANES) {
+                scalar__vf v = vf_load(x + j0);
+                uint32_t bits = vf_mask_bits((v > vf_splat(val[0])) & (v >= vf_splat(floor)));
+                while (bits) {
+                    int64_t jj = j0 + __builtin_ctz(bits);
+                    bits &= bits - 1;
+                    if (x[jj] > val[0]) { /* the root may have risen meanwhile */
+                        val[0] = x[jj];
+                        idx[0] = (int32_t)jj;
+                        sift_down(val, idx, k, 0);
+                    }
+                }
+            }
+            j = end;
+            continue;
+        }
         for (; j < end; j++) {
             float v = x[j];
-            if (isnan(val[0]) ? !isnan(v) : v > val[0]) {
+            if (isnan(val[0]) ? !isnan(v) : v > val[0] && v >= floor) {
                 val[0] = v;
                 idx[0] = (int32_t)j;
                 sift_down(val, idx, k, 0);

@@ -137,6 +137,23 @@ static inline int vf_any(scalar__vi mask)
     return any != 0;
 }
 
+/* Bit i set where lane i of the mask is set (lanes are 0 or -1). */
+static inline uint32_t vf_mask_bits(scalar__vi mask)
+{
+#if defined(__AVX__)
+    return (uint32_t)_mm256_movemask_ps((__m256)mask);
+#elif defined(__SSE2__)
+    return (uint32_t)_mm_movemask_ps((__m128)mask);
+#else
+    int32_t t[VF_LANES];
+    uint32_t bits = 0;
+    memcpy(t, &mask, sizeof t);
+    for (int i = 0; i < VF_LANES; i++)
+        bits |= (uint32_t)(t[i] != 0) << i;
+    return bits;
+#endif
+}
+
 /* Lane-wise square root, correctly rounded like sqrtf.  Why not sqrtf in an
  * `omp simd` loop: with the default -fmath-errno GCC guards each sqrtf with
  * a branch to the errno-setting libm call, and no loop holding it vectorises. */

@@ -1,0 +1,49 @@
+/*
+ * sae_cli.h - what the SAE commands (train-sae, sae-metrics) share: the SAE
+ * set of a placement and variant (SPEC.md section 2), its folders, and the
+ * metrics report.
+ */
+#ifndef SCALAR_TOOLS_SAE_CLI_H
+#define SCALAR_TOOLS_SAE_CLI_H
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+
+#define SAE_SET_MAX_GROUPS 64
+#define SAE_SET_MAX_MEMBERS 16
+
+/* The groups of one placement and variant: a one-member group is a plain
+ * TopK SAE (saved as a SAELens folder "sae.G"), a Staircase group is saved
+ * in the group layout ("group.G"). */
+typedef struct sae_set {
+    int32_t n_groups, n_saes, d_in, k, mode;
+    int32_t n_members[SAE_SET_MAX_GROUPS];
+    int32_t sizes[SAE_SET_MAX_GROUPS][SAE_SET_MAX_MEMBERS];
+    char hooks[SAE_SET_MAX_GROUPS][SAE_SET_MAX_MEMBERS][64];
+    char dirs[SAE_SET_MAX_GROUPS][32];
+    scalar_sae_group *groups[SAE_SET_MAX_GROUPS];
+} sae_set;
+
+/* Plan the groups of `placement` (ff, mlpblock, block) and `variant` (topk,
+ * staircase, staircase-detach, noshare) for a model; prints a usage message
+ * and returns CLI_USAGE when a name is unknown. */
+int sae_set_plan(sae_set *set, const scalar_model_config *mc, const char *placement,
+                 const char *variant, int32_t k, int32_t expansion, const char *cmd);
+/* Fresh groups (SPEC.md's initialisation; group g seeded seed + g). */
+int sae_set_create_groups(sae_set *set, scalar_ctx *ctx, uint64_t seed, const char *cmd);
+/* Groups from a checkpoint folder's group.G/ (current weights). */
+int sae_set_load_groups(sae_set *set, scalar_ctx *ctx, const char *dir, const char *cmd);
+/* Save group g's weights to `path` in its kind's layout. */
+scalar_status sae_set_save_group(const sae_set *set, int32_t g, const char *path);
+/* Add "groups": [{dir, kind, mode, hooks, sizes}] to `o`; -1 on failure. */
+int sae_set_describe(const sae_set *set, cJSON *o);
+void sae_set_free(sae_set *set);
+
+/* Metrics of the best SAEs of run folder `out` (its run.json names the
+ * groups) on the validation split: each SAE spliced alone and all at once.
+ * Writes out/results.json and prints the table to stdout. */
+int sae_metrics_report(scalar_ctx *ctx, const scalar_model *m, const scalar_dataset *ds,
+                       const char *out, int64_t seq, int64_t max_windows, const char *cmd);
+
+#endif
