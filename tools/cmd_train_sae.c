@@ -8,7 +8,9 @@
  *   run.json          settings and the groups: {"dir", "kind": "sae"|"group", hooks, sizes}
  *   sae.G/ | group.G/ the best weights of group G: a one-member group as a SAELens
  *                     folder, a Staircase group in the group layout
- *   log.csv           step,train_loss,val_loss,lr,tokens_per_s,elapsed_s (sums over SAEs)
+ *   log.csv           step,train_loss,val_loss,dead,lr,tokens_per_s,elapsed_s (losses
+ *                     summed over SAEs; dead: latents no training token activated
+ *                     since the previous validation, summed over SAEs)
  *   results.json      per SAE: hook, d_sae, best step, L0, FVU, MSE, dead, CE, KL;
  *                     and the compound splice of all of them
  *   checkpoint.json + ckpt-N/ (group.G/ current weights, optimizer.safetensors, state.json)
@@ -396,9 +398,10 @@ static int train(const sae_args *a, sae_state *s, const scalar_model *m, sae_set
     int32_t n_saes = set->n_saes;
     int32_t *x = malloc((size_t)n_tok * sizeof *x), *y = malloc((size_t)n_tok * sizeof *y);
     float *losses = malloc((size_t)n_saes * sizeof *losses);
+    int64_t *dead = malloc((size_t)n_saes * sizeof *dead);
     double *val = malloc((size_t)n_saes * sizeof *val);
     FILE *log = NULL;
-    if (!x || !y || !losses || !val) {
+    if (!x || !y || !losses || !val || !dead) {
         fprintf(stderr, "scalar: " CMD ": out of memory\n");
         goto out;
     }
@@ -414,7 +417,8 @@ static int train(const sae_args *a, sae_state *s, const scalar_model *m, sae_set
             goto out;
         }
     }
-    log = cli_open_log(a->out, "step,train_loss,val_loss,lr,tokens_per_s,elapsed_s\n", s->step);
+    log = cli_open_log(a->out, "step,train_loss,val_loss,dead,lr,tokens_per_s,elapsed_s\n",
+                       s->step);
     if (!log) {
         fprintf(stderr, "scalar: " CMD ": cannot write %s/log.csv: %s\n", a->out, strerror(errno));
         goto out;
@@ -456,12 +460,18 @@ static int train(const sae_args *a, sae_state *s, const scalar_model *m, sae_set
             }
             last_val = vsum;
         }
-        if (isnan(vsum))
-            fprintf(log, "%lld,%.6f,,%.8g,%.1f,%.2f\n", (long long)s->step, loss, (double)lr,
+        if (isnan(vsum)) {
+            fprintf(log, "%lld,%.6f,,,%.8g,%.1f,%.2f\n", (long long)s->step, loss, (double)lr,
                     tok_s, elapsed);
-        else
-            fprintf(log, "%lld,%.6f,%.6f,%.8g,%.1f,%.2f\n", (long long)s->step, loss, vsum,
-                    (double)lr, tok_s, elapsed);
+        } else {
+            /* latents no training token activated since the last validation */
+            int64_t n_dead = 0;
+            scalar_sae_trainer_dead_latents(t, dead, 1);
+            for (int32_t i = 0; i < n_saes; i++)
+                n_dead += dead[i];
+            fprintf(log, "%lld,%.6f,%.6f,%lld,%.8g,%.1f,%.2f\n", (long long)s->step, loss, vsum,
+                    (long long)n_dead, (double)lr, tok_s, elapsed);
+        }
         if (show)
             progress(s, a, loss, last_val, tok_s, elapsed);
         if (s->step % a->ckpt_every == 0 || s->step == a->steps) {
@@ -482,7 +492,7 @@ static int train(const sae_args *a, sae_state *s, const scalar_model *m, sae_set
 out:
     if (log)
         fclose(log);
-    free(x), free(y), free(losses), free(val);
+    free(x), free(y), free(losses), free(val), free(dead);
     scalar_sae_trainer_free(t);
     return rc;
 }
@@ -612,7 +622,9 @@ const cli_command cli_cmd_train_sae = {
         "The global --seed S seeds the initialisation (group g gets seed S + g).\n"
         "\n"
         "output: DIR/run.json, DIR/sae.G/ (SAELens folders) or DIR/group.G/ (Staircase\n"
-        "groups) with the best weights, log.csv, results.json (per SAE: L0, FVU, MSE,\n"
+        "groups) with the best weights, log.csv (at validation steps also the dead\n"
+        "latents: none of the training tokens since the last validation activated\n"
+        "them), results.json (per SAE: L0, FVU, MSE,\n"
         "dead latents, CE increase and KL spliced alone, and all spliced at once) and\n"
         "the table of them on stdout; checkpoint.json + ckpt-N/.  A progress line is\n"
         "drawn on stderr when it is a terminal.\n"

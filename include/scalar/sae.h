@@ -570,6 +570,18 @@ SCALAR_API scalar_status scalar_sae_trainer_read_grad(const scalar_sae_trainer *
                                                       size_t capacity);
 
 /**
+ * @brief Dead latents per SAE: latents that no training token activated (a
+ *        kept code > 0) since the trainer was made or last reset.
+ * @param[in,out] trainer borrowed.
+ * @param[out]    out     [n_saes] counts.
+ * @param[in]     reset   1: start a new window after reading.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_trainer_dead_latents(scalar_sae_trainer *trainer,
+                                                         int64_t *out, int32_t reset);
+
+/**
  * @brief Steps taken (restored by scalar_sae_trainer_load()).
  * @param[in] trainer borrowed.
  * @return the count; 0 for NULL.

@@ -55,6 +55,8 @@ struct scalar_sae_trainer {
     train_group *groups;       /* [n_groups] */
     int32_t *sae_group, *sae_member, *hook_layer, *hook_kind; /* [n_saes] */
     float *losses;             /* [n_saes] when the caller passes none */
+    unsigned char *fired;      /* per SAE s: [n_j] at fired + fired_off[s], since the last reset */
+    int64_t *fired_off;        /* [n_saes] */
     const float **acts;        /* [n_saes] the model's hook buffers */
     int64_t max_tokens, max_d, max_k;
     /* scratch, shared by the members in turn */
@@ -149,6 +151,8 @@ void scalar_sae_trainer_free(scalar_sae_trainer *t)
     scalar__free(ctx, t->groups);
     scalar__free(ctx, t->sae_group);
     scalar__free(ctx, t->losses);
+    scalar__free(ctx, t->fired);
+    scalar__free(ctx, t->fired_off);
     scalar__free(ctx, t->acts);
     scalar__free(ctx, t->xc);
     scalar__free(ctx, t->xhat);
@@ -237,10 +241,18 @@ static scalar_status alloc_scratch(scalar_sae_trainer *t, const char *fn)
     t->hook_layer = t->sae_member + t->n_saes;
     t->hook_kind = t->hook_layer + t->n_saes;
     int32_t s = 0;
+    int64_t latents = 0;
+    t->fired_off = scalar__calloc(ctx, (size_t)t->n_saes, sizeof *t->fired_off, fn);
+    if (!t->fired_off)
+        return SCALAR_E_NOMEM;
     for (int32_t i = 0; i < t->n_groups; i++)
-        for (int32_t j = 0; j < t->groups[i].g->n_members; j++, s++)
+        for (int32_t j = 0; j < t->groups[i].g->n_members; j++, s++) {
             t->sae_group[s] = i, t->sae_member[s] = j;
-    return SCALAR_OK;
+            t->fired_off[s] = latents;
+            latents += t->groups[i].g->sizes[j];
+        }
+    t->fired = scalar__calloc(ctx, (size_t)latents, 1, fn);
+    return t->fired ? SCALAR_OK : SCALAR_E_NOMEM;
 }
 
 static scalar_status check_groups(const scalar_model *model, scalar_sae_group *const *groups,
@@ -377,9 +389,12 @@ static scalar_status member_pass(scalar_sae_trainer *t, int32_t s, const float *
     TRY(scalar_backend_sum_rows(be, gb_dec, t->xhat, n, d));
     TRY(scalar_backend_sparse_dot(be, t->dv, t->idx, g->W_dec, t->xhat, n, k, n_j, d));
     int32_t lo = g->mode == SCALAR_SAE_GROUP_DETACH && j > 0 ? g->sizes[j - 1] : 0;
+    unsigned char *fired = t->fired + t->fired_off[s];
     for (int64_t e = 0; e < n * k; e++) {
         if (!(t->vals[e] > 0.0f))
             t->dv[e] = 0.0f; /* ReLU: no gradient where pre <= 0 */
+        else
+            fired[t->idx[e]] = 1;
         t->idx_m[e] = t->idx[e] >= lo ? t->idx[e] : -1;
         gb_enc[t->idx[e]] += t->dv[e];
     }
@@ -565,6 +580,24 @@ scalar_status scalar_sae_trainer_evaluate(scalar_sae_trainer *t, const int32_t *
     scalar_status s = pass_all(t, t->acts, B * T, 0, losses);
     t->have_grad = had; /* the gradients were not touched */
     return s;
+}
+
+scalar_status scalar_sae_trainer_dead_latents(scalar_sae_trainer *t, int64_t *out, int32_t reset)
+{
+    if (!t || !out)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "scalar_sae_trainer_dead_latents: "
+                                 "trainer or out is NULL");
+    for (int32_t s = 0; s < t->n_saes; s++) {
+        int32_t n_j = t->groups[t->sae_group[s]].g->sizes[t->sae_member[s]];
+        unsigned char *fired = t->fired + t->fired_off[s];
+        int64_t dead = 0;
+        for (int32_t f = 0; f < n_j; f++)
+            dead += !fired[f];
+        out[s] = dead;
+        if (reset)
+            memset(fired, 0, (size_t)n_j);
+    }
+    return SCALAR_OK;
 }
 
 /* ---- gradients and optimizer state ---- */

@@ -392,6 +392,21 @@ class TrainerComputeTest(Case):
         self.assertLess(float(tr.compute(self.acts).sum()), float(losses.sum()))
         tr.close()
 
+    def test_dead_latents(self):
+        """After one compute, the latents no token kept with a value > 0 are dead."""
+        with scalar.SaeTrainer(self.groups, max_tokens=self.N) as trainer:
+            trainer.compute(self.acts)
+            dead = trainer.dead_latents(reset=True)
+            members = [g.sae(j) for g in self.groups for j in range(g.n_members)]
+            for s, (sae, x) in enumerate(zip(members, self.acts)):
+                v, idx = sae.encode(x)
+                alive = len(set(idx[v > 0].tolist()))
+                self.assertEqual(dead[s], sae.config["d_sae"] - alive)
+                sae.close()
+            self.assertGreater(dead.sum(), 0)  # the count is not trivially zero
+            sizes = [n for g in self.groups for n in g.sizes]
+            self.assertEqual(list(trainer.dead_latents()), sizes)
+
     def test_lr_schedule(self):
         tr = scalar.SaeTrainer(self.share, max_tokens=8, warmup_steps=10, max_steps=110, lr=1e-3,
                                min_lr=1e-4)

@@ -156,6 +156,14 @@ static void fixture_group_case(const char *c, int32_t n_members, const int32_t *
         for (size_t e = 0; e < ni; e++)
             ck_assert_msg(idx[e] == (int32_t)ref_idx[e], "%s SAE %d index %zu: %d vs %d", c, j, e,
                           (int)idx[e], (int)ref_idx[e]);
+        /* dead latents since creation: those no token kept with a value > 0 */
+        int fired[64] = {0}, alive = 0;
+        for (size_t e = 0; e < ni; e++)
+            if (vals[e] > 0.0f && !fired[idx[e]])
+                fired[idx[e]] = 1, alive++;
+        int64_t dead[3];
+        OK(scalar_sae_trainer_dead_latents(t, dead, 0));
+        ck_assert_int_eq(dead[j], sizes[j] - alive);
         ck_assert(norm_rel(vals, ref_vals, n) <= FIX_TOL);
         free(ref_vals);
         free(ref_idx);
@@ -170,6 +178,11 @@ static void fixture_group_case(const char *c, int32_t n_members, const int32_t *
         check_grad(&f, t, 0, b_enc, single ? "%s.grad.b_enc" : "%s.grad.sae%d.b_enc", c, j);
         check_grad(&f, t, 0, b_dec, single ? "%s.grad.b_dec" : "%s.grad.sae%d.b_dec", c, j);
     }
+    int64_t dead[3];
+    OK(scalar_sae_trainer_dead_latents(t, dead, 1)); /* reset: a new window starts */
+    OK(scalar_sae_trainer_dead_latents(t, dead, 0));
+    for (int j = 0; j < n_members; j++)
+        ck_assert_int_eq(dead[j], sizes[j]);
     /* the global norm a step reports is the fixture's (before clipping) */
     size_t n;
     float *ref_norm = fx(&f, &n, "%s.grad_norm", c, 0), norm = 0.0f;

@@ -413,6 +413,7 @@ _SIGNATURES = {
     "scalar_sae_trainer_options_size": (c_size_t, []),
     "scalar_sae_metrics": (ST, [P, P, c_int32, POINTER(c_void_p), c_int32, I64, I64, I64, P,
                                 P]),
+    "scalar_sae_trainer_dead_latents": (ST, [P, P, c_int32]),
     "scalar_sae_trainer_create": (ST, [OUT_P, P, POINTER(c_void_p), c_int32, I64,
                                        POINTER(SaeTrainerOptions)]),
     "scalar_sae_trainer_free": (None, [P]),

@@ -418,6 +418,14 @@ class SaeTrainer(Handle):
         lib.scalar_sae_trainer_read_grad(h, group, name.encode("utf-8"), _ptr(out), out.size)
         return out
 
+    def dead_latents(self, reset=False):
+        """Per SAE, latents that no training token activated (a kept code > 0)
+        since the trainer was made or last reset: int64 ``[n_saes]``.  With
+        ``reset``, a new window starts after reading."""
+        out = np.empty(len(self._widths), dtype=np.int64)
+        lib.scalar_sae_trainer_dead_latents(self._handle, _ptr(out), 1 if reset else 0)
+        return out
+
     # ---- optimizer state
     def save(self, path):
         """Save the optimizer state (Adam moments of every group and the step
