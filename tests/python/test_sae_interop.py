@@ -132,6 +132,32 @@ class SaeLensInterop(unittest.TestCase):
                 err = norm_rel(ours.encode_dense(self.x), self.their_codes(theirs))
                 self.assertLessEqual(err, TOL, f"{arch} codes: norm rel {err:.2e}")
 
+    def test_staircase_members_load_in_saelens(self):
+        """A Staircase group's member saved alone is a plain SAELens TopK SAE
+        holding its prefix of the shared matrices."""
+        rng = np.random.default_rng(2)
+        group = scalar.SaeGroup.create(D_IN, [16, 32, D_SAE], k=K, seed=4,
+                                       hook_names=[HOOK] * 3)
+        for j in range(3):
+            group.set_param(f"b_enc.{j}", rng.normal(0.0, 0.3, group.sizes[j]))
+            group.set_param(f"b_dec.{j}", rng.normal(0.0, 0.3, D_IN))
+        W_enc, W_dec = group.param("W_enc"), group.param("W_dec")
+        for j, n in enumerate(group.sizes):
+            with self.subTest(member=j):
+                path = os.path.join(self.tmp.name, f"member-{j}")
+                member = group.sae(j)
+                member.save(path)
+                theirs = SAE.load_from_disk(path)
+                self.assertEqual(type(theirs).__name__, "TopKSAE")
+                state = {k: v.detach().numpy() for k, v in theirs.state_dict().items()}
+                np.testing.assert_array_equal(state["W_enc"], W_enc[:, :n])
+                np.testing.assert_array_equal(state["W_dec"], W_dec[:n])
+                np.testing.assert_array_equal(state["b_enc"], group.param(f"b_enc.{j}"))
+                err = norm_rel(member.encode_dense(self.x), self.their_codes(theirs))
+                self.assertLessEqual(err, TOL, f"member {j} codes: norm rel {err:.2e}")
+                member.close()
+        group.close()
+
 
 if __name__ == "__main__":
     unittest.main()
