@@ -126,7 +126,7 @@ static void fixture_group_case(const char *c, int32_t n_members, const int32_t *
     float *x[3];
     size_t n_x;
     for (int j = 0; j < n_members; j++) {
-        char b_enc[16], b_dec[16];
+        char b_enc[24], b_dec[24];
         snprintf(b_enc, sizeof b_enc, "b_enc.%d", j);
         snprintf(b_dec, sizeof b_dec, "b_dec.%d", j);
         load_param(&f, g, b_enc, single ? "%s.b_enc" : "%s.sae%d.b_enc", c, j);
@@ -172,7 +172,7 @@ static void fixture_group_case(const char *c, int32_t n_members, const int32_t *
     check_grad(&f, t, 0, "W_enc", "%s.grad.W_enc", c, 0);
     check_grad(&f, t, 0, "W_dec", "%s.grad.W_dec", c, 0);
     for (int j = 0; j < n_members; j++) {
-        char b_enc[16], b_dec[16];
+        char b_enc[24], b_dec[24];
         snprintf(b_enc, sizeof b_enc, "b_enc.%d", j);
         snprintf(b_dec, sizeof b_dec, "b_dec.%d", j);
         check_grad(&f, t, 0, b_enc, single ? "%s.grad.b_enc" : "%s.grad.sae%d.b_enc", c, j);
