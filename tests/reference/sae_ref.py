@@ -15,7 +15,14 @@ Plain torch, independent of libscalar: the forward pass, loss and gradients of
   loss = sum of the SAEs' losses. Variants `share` (SAE j's gradient reaches the whole
   prefix [0, n_j)), `detach` (only [n_{j-1}, n_j): the prefix [0, n_{j-1}) is .detach()ed
   inside SAE j's forward), `noshare` (independent TopK SAEs of sizes n_j).
-JSAE (SPEC.md section 2, Jacobian SAEs) is not covered here.
+- JSAE pairs (SPEC.md section 2, Jacobian SAEs), clean top-k: an in-SAE on the path's
+  input x and an out-SAE on its clean output y = path(x) (nothing spliced), placements
+  ff_layer (x = mlp_in, path = the GPT-2 MLP) and ff_block (x = resid_mid, path =
+  x + mlp(ln_2(x))); per token J [k_out, k_in] = d (out-SAE affine pre-activation at its
+  active latents) / d (in-SAE codes at its active latents) at the clean point, in closed
+  form (jsae_jacobian) with gelu'(z), the LayerNorm's y_n and sigma and both selections
+  held constant; loss = MSE_in + MSE_out + lambda * P, P = sum_{t,a,b} |J| / k_in^2
+  (mode "sum", SPEC's [quirk]) or that / n_tokens (mode "mean"); gradients by autograd.
 
     sae_ref.py fixture --out DIR [--seed 0]
     sae_ref.py selfcheck [--fixture DIR]
@@ -46,10 +53,13 @@ def topk_indices(pre, k):
     return torch.sort(-pre.detach(), dim=-1, stable=True).indices[:, :k]
 
 
-def topk_sae(x, W_enc, b_enc, W_dec, b_dec, k):
-    """One TopK SAE on x [T, d_in] -> dict(codes, values, indices, x_hat, loss)."""
+def topk_sae(x, W_enc, b_enc, W_dec, b_dec, k, indices=None):
+    """One TopK SAE on x [T, d_in] -> dict(codes, values, indices, x_hat, loss).
+    indices: a fixed selection [T, k] to use instead of this forward's top-k (finite
+    differences hold the selection constant)."""
     pre = torch.relu((x - b_dec) @ W_enc + b_enc)
-    indices = topk_indices(pre, k)  # constant: no gradient through the selection
+    if indices is None:
+        indices = topk_indices(pre, k)  # constant: no gradient through the selection
     values = pre.gather(1, indices)
     codes = torch.zeros_like(pre).scatter(1, indices, values)
     x_hat = codes @ W_dec + b_dec
@@ -187,6 +197,159 @@ def case_pres(kind, p, cfg):
 
 
 # ----------------------------------------------------------------------------
+# JSAE: a pair of TopK SAEs around a GPT-2 MLP path, with a Jacobian penalty
+
+LN_EPS = 1e-5
+GELU_C = 0.7978845608028654  # sqrt(2 / pi)
+PLACEMENTS = ("ff_layer", "ff_block")
+JSAE_MODES = ("sum", "mean")
+# The fixture's pairs (C = d_in, F = d_mlp, S = d_sae); k and lambda per case: JSAE_CASES
+JSAE = dict(d_in=8, d_mlp=32, d_sae=16, n_tokens=19)
+MLP_NAMES = ("mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias")
+LN_NAMES = ("ln_2.weight", "ln_2.bias")
+SAE_NAMES = ("W_enc", "b_enc", "W_dec", "b_dec")
+JSAE_PARAMS = tuple(f"{s}.{n}" for s in ("in", "out") for n in SAE_NAMES)
+
+
+def gelu_tanh(z):
+    """GPT-2's gelu_new (gpt2_ref.py)."""
+    return 0.5 * z * (1.0 + torch.tanh(GELU_C * (z + 0.044715 * z ** 3)))
+
+
+def gelu_tanh_grad(z):
+    """d gelu_tanh / dz, written out:
+    0.5 (1 + t) + 0.5 z (1 - t^2) c (1 + 3 * 0.044715 z^2), t = tanh(c (z + 0.044715 z^3))."""
+    t = torch.tanh(GELU_C * (z + 0.044715 * z ** 3))
+    return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_C * (1.0 + 3 * 0.044715 * z * z)
+
+
+def layer_norm_parts(r, w, b):
+    """LayerNorm (biased variance, eps inside the sqrt) -> (out, y_n, sigma [T, 1])."""
+    mu = r.mean(-1, keepdim=True)
+    sigma = torch.sqrt(((r - mu) ** 2).mean(-1, keepdim=True) + LN_EPS)
+    y_n = (r - mu) / sigma
+    return y_n * w + b, y_n, sigma
+
+
+def jsae_path(placement, p, x):
+    """The path between the pair's hook points, differentiable in x [T, C] -> [T, C].
+    ff_layer: x = mlp_in, y = mlp_out = gelu(x @ W_fc + b_fc) @ W_proj + b_proj.
+    ff_block: x = resid_mid, y = resid_post = x + mlp(ln_2(x))."""
+    h = x if placement == "ff_layer" else layer_norm_parts(x, p["ln_2.weight"], p["ln_2.bias"])[0]
+    m = gelu_tanh(h @ p["mlp.c_fc.weight"] + p["mlp.c_fc.bias"]) @ p["mlp.c_proj.weight"] \
+        + p["mlp.c_proj.bias"]
+    return m if placement == "ff_layer" else x + m
+
+
+def jsae_consts(placement, p, x):
+    """The Jacobian's constants at the clean input x (detached): gelu_grad g = gelu'(z)
+    [T, F], z = mlp_in @ W_fc + b_fc; for ff_block also mlp_in = ln_2(x), y_n [T, C]
+    and sigma [T, 1]."""
+    with torch.no_grad():
+        c = {}
+        h = x
+        if placement == "ff_block":
+            h, c["y_n"], c["sigma"] = layer_norm_parts(x, p["ln_2.weight"], p["ln_2.bias"])
+            c["mlp_in"] = h
+        c["gelu_grad"] = gelu_tanh_grad(h @ p["mlp.c_fc.weight"] + p["mlp.c_fc.bias"])
+    return {n: t.detach() for n, t in c.items()}
+
+
+def jsae_jacobian(placement, p, consts, idx_in, idx_out):
+    """J [T, k_out, k_in]: J[t, a, b] = d pre_out[t, idx_out[t, a]] / d f_in[t, idx_in[t, b]]
+    at the clean point, pre_out the out-SAE's affine pre-activation (y - b_dec) @ W_enc +
+    b_enc (before ReLU and top-k). Only p["in.W_dec"] (its rows idx_in) and
+    p["out.W_enc"] (its columns idx_out) carry gradient; the model and consts are
+    constants.
+      V[t, b] = W_dec_in[idx_in[t, b]]                         [T, k_in, C]
+      U[t, a] = W_enc_out[:, idx_out[t, a]]                    [T, k_out, C]
+      ff_block: LV = gamma * (V - mean_C(V) - y_n (y_n . V) / C) / sigma   (= L V)
+      ff_layer: LV = V
+      A = U @ W_proj^T [T, k_out, F];  B = LV @ W_fc [T, k_in, F]
+      J = (A * g) @ B^T  (+ U @ V^T, the skip path, for ff_block)"""
+    W_dec_in, W_enc_out = p["in.W_dec"], p["out.W_enc"]
+    V = W_dec_in[idx_in]
+    U = W_enc_out.t()[idx_out]
+    LV = V
+    if placement == "ff_block":
+        y_n, sigma = consts["y_n"][:, None, :], consts["sigma"][:, None, :]
+        D = V.shape[-1]
+        LV = p["ln_2.weight"] * (V - V.mean(-1, keepdim=True)
+                                 - y_n * (V * y_n).sum(-1, keepdim=True) / D) / sigma
+    A = U @ p["mlp.c_proj.weight"].t()
+    B = LV @ p["mlp.c_fc.weight"]
+    J = (A * consts["gelu_grad"][:, None, :]) @ B.transpose(1, 2)
+    if placement == "ff_block":
+        J = J + U @ V.transpose(1, 2)
+    return J
+
+
+def jsae_pair(placement, p, k_in, k_out, lam, mode, indices=None):
+    """A JSAE pair's forward and loss. p holds x (the path's clean input), the model
+    tensors (MLP_NAMES, and LN_NAMES for ff_block) and in.* / out.* SAE parameters.
+    The in-SAE encodes x, the out-SAE the clean y = path(x) (nothing spliced).
+    loss = MSE_in + MSE_out + lam * P, P = sum_{t,a,b} |J| / k_in^2 (mode "sum", SPEC's
+    [quirk]) or that / n_tokens (mode "mean"). indices: fixed (idx_in, idx_out)."""
+    assert placement in PLACEMENTS and mode in JSAE_MODES
+    x = p["x"]
+    with torch.no_grad():
+        y = jsae_path(placement, p, x)
+    consts = jsae_consts(placement, p, x)
+    fixed = indices if indices is not None else (None, None)
+    sin = topk_sae(x, *(p["in." + n] for n in SAE_NAMES), k_in, fixed[0])
+    sout = topk_sae(y, *(p["out." + n] for n in SAE_NAMES), k_out, fixed[1])
+    J = jsae_jacobian(placement, p, consts, sin["indices"], sout["indices"])
+    penalty = J.abs().sum() / k_in ** 2  # abs' derivative: sign(J), 0 at 0 (torch's)
+    P = penalty if mode == "sum" else penalty / x.shape[0]
+    loss = sin["loss"] + sout["loss"] + lam * P
+    return dict(sae_in=sin, sae_out=sout, y=y, consts=consts, jacobian=J, penalty=penalty,
+                loss=loss)
+
+
+def jsae_leaf64(p):
+    """Float64 leaves; only the SAE parameters require grad."""
+    return {n: t.detach().double().clone().requires_grad_(n in JSAE_PARAMS)
+            for n, t in p.items()}
+
+
+def jsae_forward_backward(placement, p, cfg, lam, mode):
+    """Float64 forward + autograd of the pair's loss -> (out, {param: grad},
+    {param: d penalty / d param} for in.W_dec and out.W_enc)."""
+    q = jsae_leaf64(p)
+    out = jsae_pair(placement, q, cfg["k_in"], cfg["k_out"], lam, mode)
+    params = [q[n] for n in JSAE_PARAMS]
+    grads = dict(zip(JSAE_PARAMS, torch.autograd.grad(out["loss"], params, retain_graph=True)))
+    gp = torch.autograd.grad(out["penalty"], [q["in.W_dec"], q["out.W_enc"]])
+    return out, grads, {"in.W_dec": gp[0], "out.W_enc": gp[1]}
+
+
+def draw_jsae(g, placement, C, F, S, T):
+    """In this order: x ~ N(0, 1) [T, C]; ff_block only: ln_2.weight ~ U[0.5, 1.5) [C],
+    ln_2.bias ~ N(0, 0.3^2) [C]; mlp.c_fc.weight [C, F], mlp.c_fc.bias [F],
+    mlp.c_proj.weight [F, C], mlp.c_proj.bias [C] ~ N(0, 0.3^2); in.W_enc [C, S], in.b_enc,
+    in.W_dec [S, C], in.b_dec, then out.* likewise, ~ N(0, 0.3^2)."""
+    def rn(*shape):
+        return torch.randn(*shape, generator=g) * WEIGHT_STD
+    p = {"x": torch.randn(T, C, generator=g)}
+    if placement == "ff_block":
+        p["ln_2.weight"] = 0.5 + torch.rand(C, generator=g)
+        p["ln_2.bias"] = rn(C)
+    p["mlp.c_fc.weight"], p["mlp.c_fc.bias"] = rn(C, F), rn(F)
+    p["mlp.c_proj.weight"], p["mlp.c_proj.bias"] = rn(F, C), rn(C)
+    for s in ("in", "out"):
+        for n, shape in zip(SAE_NAMES, ((C, S), (S,), (S, C), (C,))):
+            p[f"{s}.{n}"] = rn(*shape)
+    return p
+
+
+def jsae_pres(placement, p):
+    """Both SAEs' pre-activations before the ReLU (all latents), at the clean point."""
+    y = jsae_path(placement, p, p["x"])
+    return [(v - p[s + ".b_dec"]) @ p[s + ".W_enc"] + p[s + ".b_enc"]
+            for s, v in (("in", p["x"]), ("out", y))]
+
+
+# ----------------------------------------------------------------------------
 # Gradients
 
 def leaf64(p):
@@ -225,12 +388,70 @@ CASE_DOC = {
     "detach": "staircase group, variant detach: same inputs and weights as share (so the same "
               "forward); SAE j's gradient reaches only latents [n_{j-1}, n_j)",
     "noshare": "independent TopK SAEs of sizes n_j on the same inputs as share, own weights",
+    "jsae_ff": "JSAE pair, FF layer: in-SAE on x = mlp_in, out-SAE on the clean y = mlp(x) = "
+               "mlp_out; Jacobian penalty through the MLP; lambda 0.1 (sum mode), "
+               "lambda_mean 1.0 (mean mode)",
+    "jsae_block": "JSAE pair, FF block: in-SAE on x = resid_mid, out-SAE on the clean y = x + "
+                  "mlp(ln_2(x)) = resid_post; Jacobian through LayerNorm and the MLP plus the "
+                  "skip path; lambda 0.1, lambda_mean 1.0",
+    "jsae_ff_kout4": "JSAE pair, FF layer, k_in 3, k_out 4 (J is [T, 4, 3], divisor k_in^2 = 9); "
+                     "lambda 1.0, lambda_mean 19.0 = lambda * n_tokens, so mean.* equals the "
+                     "sum-mode loss and gradients",
 }
+
+JSAE_DOC = {
+    "x": "the path's clean input [n_tokens, d_in] (ff_layer: mlp_in; ff_block: resid_mid); "
+         "the in-SAE's input",
+    "y": "the path's clean output [n_tokens, d_in] (ff_layer: mlp_out = mlp(x); ff_block: "
+         "resid_post = x + mlp(ln_2(x))), computed in float64 from x; the out-SAE's input",
+    "ln_2.weight": "LayerNorm gamma [d_in]", "ln_2.bias": "LayerNorm beta [d_in]",
+    "mlp.c_fc.weight": "W_fc [d_in, d_mlp] (Conv1D layout: z = h @ W_fc + b_fc)",
+    "mlp.c_fc.bias": "b_fc [d_mlp]",
+    "mlp.c_proj.weight": "W_proj [d_mlp, d_in] (Conv1D layout: gelu(z) @ W_proj + b_proj)",
+    "mlp.c_proj.bias": "b_proj [d_in]",
+    "gelu_grad": "g = gelu_tanh'(z) [n_tokens, d_mlp] at the clean z = mlp_in @ W_fc + b_fc "
+                 "(a constant of the penalty)",
+    "mlp_in": "ln_2(x) [n_tokens, d_in] at the clean x",
+    "ln_y_n": "(x - mean) / sigma [n_tokens, d_in], the normalised clean input (a constant)",
+    "ln_sigma": "sigma = sqrt(biased var + 1e-5) [n_tokens] of the clean x (a constant)",
+    "jacobian": "J [n_tokens, k_out, k_in]: J[t, a, b] = d pre_out[t, out.indices[t, a]] / "
+                "d f_in[t, in.indices[t, b]] at the clean point; pre_out = (y - out.b_dec) @ "
+                "out.W_enc + out.b_enc (before ReLU / top-k)",
+    "penalty": "[1] P_sum = sum over t, a, b of |J| / k_in^2 (sum mode, SPEC's [quirk])",
+    "lambda": "[1] lambda of the sum-mode loss",
+    "loss": "[1] in.loss + out.loss + lambda * penalty (sum mode)",
+    "grad_norm": "[1] global L2 norm of the 8 sum-mode gradients",
+    "mean.lambda": "[1] lambda of the mean-mode loss",
+    "mean.penalty": "[1] P_mean = penalty / n_tokens",
+    "mean.loss": "[1] in.loss + out.loss + mean.lambda * mean.penalty (mean mode)",
+    "mean.grad_norm": "[1] global L2 norm of the 8 mean-mode gradients",
+}
+
+
+def jsae_tensor_doc(case, rest):
+    if rest in JSAE_DOC:
+        return JSAE_DOC[rest]
+    for pre, what in (("mean.grad.", "d {c}.mean.loss / d {c}.{n} (mean mode; autograd, selections "
+                                     "and the penalty's constants held fixed)"),
+                      ("grad.", "d {c}.loss / d {c}.{n} (sum mode; autograd, selections and the "
+                                "penalty's constants held fixed)"),
+                      ("grad_penalty.", "d {c}.penalty / d {c}.{n}: the penalty's own gradient "
+                                        "(nonzero only on the active rows / columns; zero for "
+                                        "the other six parameters)")):
+        if rest.startswith(pre):
+            return what.format(c=case, n=rest[len(pre):])
+    sae, last = rest.split(".", 1)
+    who = {"in": "in-SAE (on x)", "out": "out-SAE (on y)"}[sae]
+    if last == "loss":
+        return who + ": [1] MSE, sum over d_in of (x_hat - input)^2, mean over tokens"
+    return who + ": " + tensor_doc("c." + last)
 
 
 def tensor_doc(name):
     """One line per tensor name pattern, for the JSON."""
     case, rest = name.split(".", 1)
+    if case.startswith("jsae"):
+        return jsae_tensor_doc(case, rest)
     sub = rest.split(".")
     if sub[0] == "grad":
         return f"d {case}.loss / d {case}.{'.'.join(sub[1:])} (autograd, top-k mask constant)"
@@ -252,10 +473,79 @@ def tensor_doc(name):
     }[last]
 
 
-def build_fixture(seed):
-    """-> (tensors {name: float32/int32 tensor}, per-case settings for the JSON)."""
+JSAE_CASES = {
+    "jsae_ff": dict(placement="ff_layer", k_in=3, k_out=3, lam=0.1, lam_mean=1.0),
+    "jsae_block": dict(placement="ff_block", k_in=3, k_out=3, lam=0.1, lam_mean=1.0),
+    # k_out != k_in pins down J's orientation [k_out, k_in] and the divisor k_in^2;
+    # lam_mean = lam * n_tokens: mean mode must then equal sum mode
+    "jsae_ff_kout4": dict(placement="ff_layer", k_in=3, k_out=4, lam=1.0, lam_mean=19.0),
+}
+
+
+def build_jsae(draws, seed):
+    """The JSAE cases from their draws (draw_fixture) -> (tensors, settings)."""
+    C, F, S, T = JSAE["d_in"], JSAE["d_mlp"], JSAE["d_sae"], JSAE["n_tokens"]
+    tensors, settings = {}, {}
+    for kind, p in draws.items():
+        c = JSAE_CASES[kind]
+        pl = c["placement"]
+        cfg = {"placement": pl, "d_in": C, "d_mlp": F, "d_sae": S, "k_in": c["k_in"],
+               "k_out": c["k_out"], "n_tokens": T, "lambda": c["lam"],
+               "lambda_mean": c["lam_mean"]}
+        out, grads, gpen = jsae_forward_backward(pl, p, cfg, c["lam"], "sum")
+        mout, mgrads, _ = jsae_forward_backward(pl, p, cfg, c["lam_mean"], "mean")
+        # The selection in float32 (y and pre computed in float32) agrees with float64's.
+        out32 = jsae_pair(pl, p, c["k_in"], c["k_out"], c["lam"], "sum")
+        for s in ("sae_in", "sae_out"):
+            assert torch.equal(out[s]["indices"], out32[s]["indices"]), (kind, s)
+            assert torch.equal(out[s]["indices"], mout[s]["indices"]), (kind, s)
+        pres = [torch.relu(pr) for pr in jsae_pres(pl, {n: t.double() for n, t in p.items()})]
+        cfg["doc"] = CASE_DOC[kind]
+        cfg["min_topk_gap"] = min(min_gap(pr, k) for pr, k in zip(pres, (c["k_in"], c["k_out"])))
+        cfg["min_abs_jacobian"] = float(out["jacobian"].abs().min())
+        cfg["fewer_than_k_positive"] = sum(int(((pr > 0).sum(-1) < k).sum())
+                                           for pr, k in zip(pres, (c["k_in"], c["k_out"])))
+        assert cfg["min_topk_gap"] > 1e-3 and cfg["min_abs_jacobian"] > 1e-4, \
+            f"seed {seed}: {kind} is too close to a selection flip or a zero of J: {cfg}"
+        settings[kind] = cfg
+
+        o = dict(p)
+        o["y"] = out["y"]
+        for n, t in out["consts"].items():  # mlp_in, ln_y_n, ln_sigma [T]: ff_block only
+            if n == "sigma":
+                n, t = "ln_sigma", t.reshape(-1)
+            o["ln_y_n" if n == "y_n" else n] = t
+        for s, sae in (("in", out["sae_in"]), ("out", out["sae_out"])):
+            for key in ("codes", "values", "indices", "x_hat"):
+                o[f"{s}.{key}"] = sae[key]
+            o[f"{s}.loss"] = sae["loss"].reshape(1)
+        o["jacobian"] = out["jacobian"]
+        o["penalty"] = out["penalty"].reshape(1)
+        o["lambda"] = torch.tensor([c["lam"]])
+        o["loss"] = out["loss"].reshape(1)
+        for n in JSAE_PARAMS:
+            o["grad." + n] = grads[n]
+        o["grad_norm"] = torch.sqrt(sum((gr ** 2).sum() for gr in grads.values())).reshape(1)
+        for n, gr in gpen.items():
+            o["grad_penalty." + n] = gr
+        o["mean.lambda"] = torch.tensor([c["lam_mean"]])
+        o["mean.penalty"] = (mout["penalty"] / T).reshape(1)
+        o["mean.loss"] = mout["loss"].reshape(1)
+        for n in JSAE_PARAMS:
+            o["mean.grad." + n] = mgrads[n]
+        o["mean.grad_norm"] = torch.sqrt(sum((gr ** 2).sum() for gr in mgrads.values())).reshape(1)
+        for n, t in o.items():
+            t = t.detach()
+            t = t.to(torch.int32) if n.endswith("indices") else t.to(torch.float32) + 0.0
+            tensors[f"{kind}.{n}"] = t.contiguous().clone()
+    return tensors, settings
+
+
+def draw_fixture(seed):
+    """Every draw of the fixture, from one generator in this order -> (cases, jsae
+    draws). The JSAE draws come last, so adding them left the others unchanged."""
     g = torch.Generator().manual_seed(seed)
-    d_in, T, k, sizes = FIXTURE["d_in"], FIXTURE["n_tokens"], FIXTURE["k"], FIXTURE["sizes"]
+    d_in, T, sizes = FIXTURE["d_in"], FIXTURE["n_tokens"], FIXTURE["sizes"]
     cases = {}
     cases["topk"] = draw_topk(g, d_in, FIXTURE["d_sae"], T)
     cases["ties"] = draw_ties(g, TIES["d_in"], TIES["d_sae"], TIES["n_tokens"])
@@ -264,6 +554,15 @@ def build_fixture(seed):
     cases["share"] = {**xs, **group}
     cases["detach"] = {**xs, **group}
     cases["noshare"] = {**xs, **draw_noshare(g, d_in, sizes)}
+    jsae = {kind: draw_jsae(g, c["placement"], JSAE["d_in"], JSAE["d_mlp"], JSAE["d_sae"],
+                            JSAE["n_tokens"]) for kind, c in JSAE_CASES.items()}
+    return cases, jsae
+
+
+def build_fixture(seed):
+    """-> (tensors {name: float32/int32 tensor}, per-case settings for the JSON)."""
+    d_in, T, k, sizes = FIXTURE["d_in"], FIXTURE["n_tokens"], FIXTURE["k"], FIXTURE["sizes"]
+    cases, jsae_draws = draw_fixture(seed)
 
     tensors, settings = {}, {}
     for kind, p in cases.items():
@@ -307,6 +606,9 @@ def build_fixture(seed):
             # + 0.0 turns -0.0 (ReLU of a negative zero) into +0.0
             t = t.to(torch.int32) if n.endswith("indices") else t.to(torch.float32) + 0.0
             tensors[f"{kind}.{n}"] = t.contiguous().clone()
+    jt, js = build_jsae(jsae_draws, seed)
+    tensors.update(jt)
+    settings.update(js)
     return tensors, settings
 
 
@@ -332,9 +634,13 @@ def cmd_fixture(args):
         },
         "precision": "inputs and weights drawn in float32 (torch.Generator seeded with seed, "
                      "draws in the order topk, ties, staircase inputs sae0..2.x, shared "
-                     "W_enc, W_dec, per-SAE b_enc, b_dec, noshare weights per SAE); every "
-                     "output computed in float64 from them and rounded to float32; the "
-                     "top-k selection computed in float32 is identical",
+                     "W_enc, W_dec, per-SAE b_enc, b_dec, noshare weights per SAE, then "
+                     "jsae_ff, jsae_block, jsae_ff_kout4, each: x, [ln_2.weight, ln_2.bias], "
+                     "mlp.c_fc.weight, mlp.c_fc.bias, mlp.c_proj.weight, mlp.c_proj.bias, "
+                     "in.W_enc, in.b_enc, in.W_dec, in.b_dec, out.* likewise); every "
+                     "output computed in float64 from them and rounded to float32 (JSAE: y "
+                     "too, and the out-SAE reads the unrounded float64 y); the top-k "
+                     "selection computed in float32 is identical",
         "formulas": {
             "pre": "ReLU((x - b_dec) @ W_enc + b_enc)  (apply_b_dec_to_input)",
             "topk": "exactly k per token; larger first, equal values lower index first; "
@@ -347,16 +653,44 @@ def cmd_fixture(args):
             "staircase": "SAE j uses W_enc[:, :n_j], W_dec[:n_j, :], its own b_enc [n_j], "
                          "b_dec [d_in] and input x_j; detach: W_enc[:, :n_{j-1}] and "
                          "W_dec[:n_{j-1}] enter SAE j's forward through .detach()",
+            "jsae_pair": "in-SAE = TopK SAE on x, out-SAE = TopK SAE on the clean y = path(x) "
+                         "(nothing spliced), both as above (k_in, k_out); ff_layer path: y = "
+                         "gelu_tanh(x @ W_fc + b_fc) @ W_proj + b_proj; ff_block path: y = x + "
+                         "mlp(ln_2(x)), LayerNorm with biased variance, eps 1e-5 inside the sqrt",
+            "jacobian": "J[t, a, b] (a over out.indices[t] in list order, b over in.indices[t] "
+                        "in list order) = sum_h A[a, h] g[h] B[h, b] (+ S[a, b] for ff_block); "
+                        "A[a, h] = W_proj[h, :] . out.W_enc[:, i_a]; g = gelu_grad[t]; "
+                        "ff_layer B[h, b] = W_fc[:, h] . in.W_dec[j_b]; ff_block B[h, b] = "
+                        "W_fc[:, h] . (L in.W_dec[j_b]) with L v = gamma * (v - mean(v) - "
+                        "y_n (y_n . v) / d_in) / sigma (= diag(gamma)/sigma (I - 1 1^T/D - "
+                        "y_n y_n^T/D) v), y_n, sigma of the clean x; skip S[a, b] = "
+                        "out.W_enc[:, i_a] . in.W_dec[j_b]",
+            "jsae_loss": "sum mode: loss = in.loss + out.loss + lambda * sum_{t,a,b} |J| / "
+                         "k_in^2; mean mode: mean.loss = in.loss + out.loss + mean.lambda * "
+                         "(sum_{t,a,b} |J| / k_in^2) / n_tokens",
+            "jsae_grads": "autograd with the top-k index sets of both SAEs (on the clean x and "
+                          "y) and gelu_grad, ln_y_n, ln_sigma held constant; d|J|/dJ = "
+                          "sign(J) (0 at 0); the penalty reaches only the active rows "
+                          "in.W_dec[in.indices[t]] and active columns "
+                          "out.W_enc[:, out.indices[t]]; the model tensors are frozen inputs",
         },
         "naming": "<case>.<param or output>; in a group <case>.sae{j}.<name> (j from 0) for "
                   "per-SAE tensors; gradients <case>.grad.<param name>; staircase "
-                  "<case>.sae{j}.grad_part.W_enc|W_dec = SAE j's own contribution",
+                  "<case>.sae{j}.grad_part.W_enc|W_dec = SAE j's own contribution; JSAE "
+                  "cases: <case>.in.* / <case>.out.* per SAE, <case>.grad.in.W_enc etc. "
+                  "(sum mode), <case>.mean.* (mean mode), <case>.grad_penalty.* (d penalty)",
         "relations": [
             "detach.* forward tensors equal share.* (same inputs and weights)",
             "share.grad.W_enc = sum_j share.sae{j}.grad_part.W_enc (also W_dec, and detach)",
             "detach.sae{j}.grad_part.W_enc[:, :n_{j-1}] = 0 and W_dec[:n_{j-1}] = 0",
             "detach.grad.W_enc[:, n_{j-1}:n_j] = share.sae{j}.grad_part.W_enc[:, n_{j-1}:n_j]",
             "the last block (latents [n_{J-2}, n_{J-1})) of share.grad and detach.grad agree",
+            "jsae: grad.in.W_dec = d in.loss / d in.W_dec + lambda * grad_penalty.in.W_dec, "
+            "mean.grad.in.W_dec = d in.loss / d in.W_dec + mean.lambda / n_tokens * "
+            "grad_penalty.in.W_dec (also out.W_enc); the other six gradients are the "
+            "MSE gradients alone, the same in both modes",
+            "jsae: mean.penalty = penalty / n_tokens; mean mode with mean.lambda = lambda * "
+            "n_tokens equals sum mode (jsae_ff_kout4: mean.loss = loss, mean.grad.* = grad.*)",
         ],
         "cases": settings,
         "tensors": {n: {"shape": list(t.shape), "dtype": "I32" if t.dtype == torch.int32
@@ -366,9 +700,11 @@ def cmd_fixture(args):
         json.dump(desc, f, indent=1)
         f.write("\n")
     for kind in settings:
+        extra = (f" penalty {float(tensors[kind + '.penalty']):.6f} min|J| "
+                 f"{settings[kind]['min_abs_jacobian']:.3e}" if kind.startswith("jsae") else "")
         print(f"{kind}: loss {float(tensors[kind + '.loss']):.6f} "
               f"grad_norm {float(tensors[kind + '.grad_norm']):.6f} "
-              f"min_topk_gap {settings[kind]['min_topk_gap']:.3e}")
+              f"min_topk_gap {settings[kind]['min_topk_gap']:.3e}{extra}")
     print(f"{len(tensors)} tensors, {os.path.getsize(st_path)} bytes in {st_path}")
 
 
@@ -519,6 +855,129 @@ def check_detach(share_run, detach_run):
     return fails
 
 
+TINY_JSAE = dict(d_in=4, d_mlp=8, d_sae=8, k_in=2, k_out=3, n_tokens=5)
+
+
+def safe_tiny_jsae(placement, margin=1e-3):
+    """The first seed whose tiny pair (TINY_JSAE, float64) has every |pre| of both SAEs,
+    every top-k gap and every |J| above margin: finite differences of +-1e-6 then never
+    cross a ReLU kink, a selection flip or a kink of |J|."""
+    t = TINY_JSAE
+    for seed in range(200):
+        g = torch.Generator().manual_seed(seed)
+        p = {n: v.double() for n, v in draw_jsae(g, placement, t["d_in"], t["d_mlp"],
+                                                  t["d_sae"], t["n_tokens"]).items()}
+        pres = jsae_pres(placement, p)
+        if not all(pr.abs().min() > margin and min_gap(torch.relu(pr), k) > margin
+                   for pr, k in zip(pres, (t["k_in"], t["k_out"]))):
+            continue
+        out = jsae_pair(placement, p, t["k_in"], t["k_out"], 0.0, "sum")
+        if out["jacobian"].abs().min() > margin:
+            return p, seed
+    sys.exit(f"no tiny {placement} pair with margin {margin}")
+
+
+def check_jsae_fd(placement, mode, eps=1e-6):
+    """Autograd vs central differences (float64) of the pair's loss for every element of
+    the 8 SAE parameters, with both selections and the constants fixed; and of the
+    penalty alone for in.W_dec and out.W_enc (zero elsewhere, exactly). -> (worst max
+    rel, worst norm rel, list of failures)."""
+    p, seed = safe_tiny_jsae(placement)
+    t = TINY_JSAE
+    lam = 0.5 if mode == "sum" else 1.0  # mean: not 0.5 * n_tokens, which is sum mode
+    out, grads, gpen = jsae_forward_backward(placement, p, t, lam, mode)
+    idx = (out["sae_in"]["indices"], out["sae_out"]["indices"])
+    q = {n: v.clone() for n, v in p.items()}
+
+    def run(pp):
+        return jsae_pair(placement, pp, t["k_in"], t["k_out"], lam, mode, indices=idx)
+    worst, fails = [0.0, 0.0], []
+
+    def note(ours, ref):
+        a, b = rel(ours, ref)
+        worst[0], worst[1] = max(worst[0], a), max(worst[1], b)
+    for n in JSAE_PARAMS:
+        note(grads[n], finite_diff(lambda pp: run(pp)["loss"], q, n, eps))
+    pen_worst = 0.0
+    for n in JSAE_PARAMS:
+        fd = finite_diff(lambda pp: run(pp)["penalty"], q, n, eps)
+        if n in gpen:
+            pen_worst = max(pen_worst, rel(gpen[n], fd)[0])
+        elif float(fd.abs().max()) != 0.0:
+            fails.append(f"{placement} {mode}: the penalty depends on {n}")
+    # The penalty reaches only active rows of in.W_dec / active columns of out.W_enc.
+    act_in = torch.zeros(t["d_sae"], dtype=torch.bool)
+    act_in[idx[0].flatten()] = True
+    act_out = torch.zeros(t["d_sae"], dtype=torch.bool)
+    act_out[idx[1].flatten()] = True
+    outside = torch.cat([gpen["in.W_dec"][~act_in].flatten(),
+                         gpen["out.W_enc"][:, ~act_out].flatten(), torch.zeros(1)])
+    leak = float(outside.abs().max())
+    n_inactive = int((~act_in).sum() + (~act_out).sum())
+    if leak != 0.0:
+        fails.append(f"{placement} {mode}: penalty gradient outside the active latents")
+    if worst[0] > 1e-6 or pen_worst > 1e-6:
+        fails.append(f"{placement} {mode}: finite differences max rel "
+                     f"{max(worst[0], pen_worst):.3e}")
+    print(f"  jsae {placement} {mode:4s} (seed {seed}, lambda {lam:g}): autograd vs finite "
+          f"differences: loss max rel {worst[0]:.3e}, norm rel {worst[1]:.3e}; penalty alone "
+          f"max rel {pen_worst:.3e}; on the {n_inactive} inactive latents max |g| {leak:.1e}")
+    return worst, fails
+
+
+def check_jsae_modes(placement):
+    """Mean mode with lambda * n_tokens equals sum mode (loss and gradients)."""
+    p, _ = safe_tiny_jsae(placement)
+    t = TINY_JSAE
+    a, ga, _ = jsae_forward_backward(placement, p, t, 0.5, "sum")
+    b, gb, _ = jsae_forward_backward(placement, p, t, 0.5 * t["n_tokens"], "mean")
+    d = max([rel(b["loss"].reshape(1), a["loss"].reshape(1))[0]] +
+            [rel(gb[n], ga[n])[0] for n in JSAE_PARAMS])
+    print(f"  jsae {placement}: mean mode with lambda * n_tokens vs sum mode: max rel {d:.1e}")
+    return [] if d < 1e-12 else [f"{placement}: mean mode with lambda*T differs from sum mode"]
+
+
+def check_jsae_jacobian(kind, p, cfg):
+    """The closed-form J against torch.autograd.functional.jacobian of the real path:
+    F(f) = out-SAE affine pre-activation of path(x + (f - f0) @ in.W_dec), f0 the in-SAE
+    codes of the clean x, so F is evaluated at the clean activation; all tokens at once
+    (the cross-token blocks must be exactly 0), restricted to the active indices.
+    Also prints how far the Jacobian at x_hat (path(decode(f))) is, for contrast.
+    -> (max rel, failures)"""
+    pl = cfg["placement"]
+    q = {n: v.detach().double() for n, v in p.items()}
+    out = jsae_pair(pl, q, cfg["k_in"], cfg["k_out"], 0.0, "sum")
+    f0 = out["sae_in"]["codes"].detach()
+    idx_in, idx_out = out["sae_in"]["indices"], out["sae_out"]["indices"]
+
+    def pre_out(xx):
+        return (jsae_path(pl, q, xx) - q["out.b_dec"]) @ q["out.W_enc"] + q["out.b_enc"]
+
+    def restrict(full):
+        T = full.shape[0]
+        diag = torch.stack([full[t, :, t, :] for t in range(T)])  # [T, S_out, S_in]
+        off = full.clone()
+        for t in range(T):
+            off[t, :, t, :] = 0
+        sel = torch.stack([diag[t][idx_out[t]][:, idx_in[t]] for t in range(T)])
+        return sel, float(off.abs().max())
+    jac = torch.autograd.functional.jacobian(
+        lambda f: pre_out(q["x"] + (f - f0) @ q["in.W_dec"]), f0)
+    sel, off = restrict(jac)
+    a, b = rel(out["jacobian"], sel)
+    jac_hat = torch.autograd.functional.jacobian(
+        lambda f: pre_out(f @ q["in.W_dec"] + q["in.b_dec"]), f0)
+    sel_hat, _ = restrict(jac_hat)
+    far = rel(sel_hat, sel)[1]
+    print(f"  {kind}: closed-form J vs autograd jacobian of the path at the clean point: "
+          f"max rel {a:.3e}, norm rel {b:.3e}; cross-token entries max {off:.1e}; "
+          f"(at x_hat instead: {far:.2e} norm rel apart)")
+    fails = []
+    if a > 1e-12 or off != 0.0:
+        fails.append(f"{kind}: closed-form J differs from autograd ({a:.3e}, off {off:.1e})")
+    return a, fails
+
+
 def cmd_selfcheck(args):
     torch.set_num_threads(1)
     fails = []
@@ -535,9 +994,17 @@ def cmd_selfcheck(args):
     # share and detach draw the same tiny case (same draws, same seed search)
     assert all(torch.equal(t, runs["detach"][0][n]) for n, t in runs["share"][0].items())
     fails += check_detach(runs["share"], runs["detach"])
+    for placement in PLACEMENTS:
+        for mode in JSAE_MODES:
+            fails += check_jsae_fd(placement, mode)[1]
+        fails += check_jsae_modes(placement)
+    seed = 0
     if args.fixture:
         with open(os.path.join(args.fixture, FILE + ".json")) as f:
             seed = json.load(f)["seed"]
+    for kind, p in draw_fixture(seed)[1].items():  # the fixture's JSAE pairs
+        fails += check_jsae_jacobian(kind, p, JSAE_CASES[kind])[1]
+    if args.fixture:
         stored = load_file(os.path.join(args.fixture, FILE + ".safetensors"))
         fresh, _ = build_fixture(seed)
         same = set(stored) == set(fresh) and all(torch.equal(stored[n], fresh[n]) for n in fresh)
@@ -556,7 +1023,8 @@ def main():
     a = sub.add_parser("fixture", help="write DIR/sae_fixture.safetensors and .json")
     a.add_argument("--out", required=True)
     a.add_argument("--seed", type=int, default=0)
-    a = sub.add_parser("selfcheck", help="autograd vs finite differences, detach checks")
+    a = sub.add_parser("selfcheck", help="autograd vs finite differences, detach checks, "
+                       "JSAE Jacobian vs autograd of the path")
     a.add_argument("--fixture", help="also require DIR's fixture to regenerate bitwise")
     args = ap.parse_args()
     {"fixture": cmd_fixture, "selfcheck": cmd_selfcheck}[args.cmd](args)
