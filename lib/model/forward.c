@@ -79,16 +79,16 @@ static scalar_status mlp(scalar_model_workspace *ws, int32_t i, int64_t BT)
     return linear(be, a->mlp_out, a->fch_gelu, w->mlp_proj_w, w->mlp_proj_b, BT, F, C);
 }
 
-/* Run from stage `stage` (scalar__hook_stage order) of layer `first` to the
- * logits; the point at (first, stage) is already in place and its hooks are
- * not run. */
+/* Run from stage `stage` (scalar__hook_stage order) of layer `first` through
+ * layer end - 1, then (with `logits`, and end = n_layer) ln_f and the logits;
+ * the point at (first, stage) is already in place and its hooks are not run. */
 static scalar_status run_from(scalar_model_workspace *ws, int32_t first, int stage, int64_t B,
-                              int64_t T)
+                              int64_t T, int32_t end, int logits)
 {
     const scalar_model *m = ws->model;
     scalar_backend *be = m->backend;
     int64_t BT = B * T, C = m->cfg.n_embd, V = m->cfg.vocab_size;
-    for (int32_t i = first; i < m->cfg.n_layer; i++) {
+    for (int32_t i = first; i < end; i++) {
         scalar__layer_acts *a = &ws->acts[i];
         int s = i == first ? stage : 0;
         if (s <= 0) {
@@ -111,6 +111,8 @@ static scalar_status run_from(scalar_model_workspace *ws, int32_t first, int sta
             TRY(run_hook(ws, i, SCALAR_HOOK_RESID_POST, post, BT));
         }
     }
+    if (!logits || end < m->cfg.n_layer)
+        return SCALAR_OK;
     const scalar__weights *w = &m->w;
     TRY(scalar_backend_layernorm_forward(be, ws->lnf, ws->lnf_mean, ws->lnf_rstd,
                                          ws->resid + (size_t)m->cfg.n_layer * (size_t)(ws->max_B *
@@ -204,10 +206,29 @@ scalar_status scalar_model_forward(const scalar_model *model, scalar_model_works
     ws->start_layer = 0;
     ws->start_kind = -1;
     ws->mid_valid_from = model->cfg.n_layer; /* nothing valid until the run succeeds */
-    TRY(run_from(ws, 0, -1, B, T));
+    TRY(run_from(ws, 0, -1, B, T, model->cfg.n_layer, 1));
     ws->mid_valid_from = 0;
     ws->have_forward = 1;
     return finish(ws, BT, logits, loss, fn);
+}
+
+scalar_status scalar__model_forward_acts(const scalar_model *model, scalar_model_workspace *ws,
+                                         const int32_t *ids, int64_t B, int64_t T, int32_t end)
+{
+    static const char fn[] = "scalar_model_forward";
+    TRY(check_batch(model, ws, B, T, fn));
+    if (end < 1 || end > model->cfg.n_layer)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: %d layers of %d", fn, (int)end,
+                                 (int)model->cfg.n_layer);
+    ws->have_forward = 0; /* no logits: the workspace does not claim a forward */
+    ws->have_targets = 0;
+    TRY(scalar_backend_embedding_forward(model->backend, ws->resid, ids, model->w.wte,
+                                         model->w.wpe, B, T, model->cfg.n_embd,
+                                         model->cfg.vocab_size, model->cfg.block_size));
+    ws->B = B;
+    ws->T = T;
+    ws->mid_valid_from = model->cfg.n_layer;
+    return run_from(ws, 0, -1, B, T, end, 0);
 }
 
 scalar_status scalar_model_forward_from(const scalar_model *model, scalar_model_workspace *ws,
@@ -245,9 +266,9 @@ scalar_status scalar_model_forward_from(const scalar_model *model, scalar_model_
     ws->mid_valid_from = model->cfg.n_layer;
     scalar_status st;
     if (kind == SCALAR_HOOK_RESID_POST)
-        st = run_from(ws, layer + 1, 0, B, T);
+        st = run_from(ws, layer + 1, 0, B, T, model->cfg.n_layer, 1);
     else
-        st = run_from(ws, layer, scalar__hook_stage(kind), B, T);
+        st = run_from(ws, layer, scalar__hook_stage(kind), B, T, model->cfg.n_layer, 1);
     if (st != SCALAR_OK)
         return st;
     if (was_mid_valid)

@@ -114,6 +114,11 @@ scalar_status scalar__model_alloc(scalar_model **out, scalar_ctx *ctx,
 scalar_status scalar__model_config_check(const scalar_model_config *cfg, const char *fn);
 void scalar__model_retain(scalar_model *m);
 
+/* forward.c: embeddings and layers 0 .. end - 1 only (no ln_f, no logits):
+ * the activations a trainer streams.  Leaves have_forward 0. */
+scalar_status scalar__model_forward_acts(const scalar_model *model, scalar_model_workspace *ws,
+                                         const int32_t *ids, int64_t B, int64_t T, int32_t end);
+
 /* workspace.c: the buffer of a hook point; 1 if the last forward computed it. */
 float *scalar__ws_hook_buffer(const scalar_model_workspace *ws, int32_t layer, int32_t kind);
 int scalar__ws_point_valid(const scalar_model_workspace *ws, int32_t layer, int32_t kind);

@@ -555,7 +555,10 @@ static scalar_status model_acts(scalar_sae_trainer *t, const int32_t *ids, int64
         TRY(scalar_model_workspace_create(&t->ws, t->model, nb, nt, 0));
         t->ws_B = nb, t->ws_T = nt;
     }
-    TRY(scalar_model_forward(t->model, t->ws, ids, NULL, B, T, NULL, NULL));
+    int32_t end = 1; /* the layers the hooks need, no logits */
+    for (int32_t s = 0; s < t->n_saes; s++)
+        end = t->hook_layer[s] + 1 > end ? t->hook_layer[s] + 1 : end;
+    TRY(scalar__model_forward_acts(t->model, t->ws, ids, B, T, end));
     for (int32_t s = 0; s < t->n_saes; s++)
         t->acts[s] = scalar__ws_hook_buffer(t->ws, t->hook_layer[s], t->hook_kind[s]);
     return SCALAR_OK;
