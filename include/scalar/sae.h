@@ -569,6 +569,73 @@ SCALAR_API scalar_status scalar_sae_trainer_read_grad(const scalar_sae_trainer *
                                                       int32_t group, const char *name, float *out,
                                                       size_t capacity);
 
+/** @name Jacobian SAE pairs (frozen values)
+ * @{ */
+#define SCALAR_JSAE_FF_LAYER 0 /**< Path `hook_mlp_in -> hook_mlp_out` of a layer: the MLP. */
+#define SCALAR_JSAE_FF_BLOCK 1 /**< Path `hook_resid_mid -> hook_resid_post`: `x + mlp(ln_2(x))`. */
+#define SCALAR_JSAE_SUM 0      /**< Penalty summed over the batch's tokens (the reference's; lambda depends on the batch size). */
+#define SCALAR_JSAE_MEAN 1     /**< Penalty averaged over tokens (clean mode: lambda_mean = lambda_sum * tokens). */
+/** @} */
+
+/**
+ * @brief Make SAEs @p sae_in and @p sae_out a JSAE pair: every following
+ *        compute or step adds `lambda * P` to the loss.
+ *
+ * `P = sum_{tokens, a, b} |J[a, b]| / k_in^2` (::SCALAR_JSAE_SUM; divided by
+ * the token count for ::SCALAR_JSAE_MEAN), with J the Jacobian of the
+ * out-SAE's pre-activations (before ReLU and top-k) with respect to the
+ * in-SAE's codes through the model's path, per token, restricted to the k_out
+ * and k_in latents each SAE keeps on the clean activations (SPEC.md section
+ * 2):
+ * - ::SCALAR_JSAE_FF_LAYER: `J[a, b] = W_enc_out[:, a]^T W_proj^T diag(gelu'(z)) W_fc^T W_dec_in[b]`,
+ *   z the MLP pre-activation at the in-SAE's input;
+ * - ::SCALAR_JSAE_FF_BLOCK: the same through ln_2's Jacobian
+ *   `diag(gamma)/sigma (I - 1 1^T/C - y y^T/C)`, plus the skip path
+ *   `W_enc_out[:, a] . W_dec_in[b]`.
+ * gelu', sigma, y and the kept index sets are constants, so the penalty's
+ * gradient reaches only the kept rows of the in-SAE's `W_dec` and the kept
+ * columns of the out-SAE's `W_enc`; it is derived by hand (no autograd, no
+ * second derivatives) and checked against PyTorch (tests/reference/sae_ref.py).
+ * The in-SAE's activations must be the path's input and the out-SAE's its
+ * clean output (as the model's hook points give them).
+ *
+ * @param[in,out] trainer made with a model; each SAE in at most one pair.
+ * @param[in]     sae_in  SAE index (member order) reading the path's input:
+ *                        hook `blocks.{layer}.hook_mlp_in` (FF layer) or
+ *                        `hook_resid_mid` (FF block).
+ * @param[in]     sae_out SAE index reading the output: `hook_mlp_out` or
+ *                        `hook_resid_post` of the same layer.
+ * @param[in]     path    ::SCALAR_JSAE_FF_LAYER or ::SCALAR_JSAE_FF_BLOCK.
+ * @param[in]     layer   the model layer.
+ * @param[in]     lambda  the penalty's weight, finite, >= 0.
+ * @param[in]     mode    ::SCALAR_JSAE_SUM or ::SCALAR_JSAE_MEAN.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (no model, bad index or hook, an
+ *         SAE already paired, k above 256); ::SCALAR_E_NOMEM.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_trainer_add_jacobian(scalar_sae_trainer *trainer,
+                                                         int32_t sae_in, int32_t sae_out,
+                                                         int32_t path, int32_t layer,
+                                                         float lambda, int32_t mode);
+
+/**
+ * @brief Number of JSAE pairs (scalar_sae_trainer_add_jacobian()).
+ * @param[in] trainer borrowed.
+ * @return the count; 0 for NULL.
+ * @since 0.2
+ */
+SCALAR_API int32_t scalar_sae_trainer_n_jacobians(const scalar_sae_trainer *trainer);
+
+/**
+ * @brief Each pair's `lambda * P` from the last compute, step or evaluate.
+ * @param[in]  trainer borrowed.
+ * @param[out] out     [n_jacobians].
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_sae_trainer_jacobian_penalties(const scalar_sae_trainer *trainer,
+                                                               float *out);
+
 /**
  * @brief Dead latents per SAE: latents that no training token activated (a
  *        kept code > 0) since the trainer was made or last reset.

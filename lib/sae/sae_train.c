@@ -29,7 +29,7 @@
 #include <string.h>
 
 #include "../model/model_internal.h"
-#include "sae_internal.h"
+#include "sae_jsae.h"
 
 #define TRY SCALAR_TRY
 /* The first version of scalar_sae_trainer_options (frozen). */
@@ -44,6 +44,14 @@ typedef struct train_group {
     float *gWT;                /* [n_max, d] encoder gradient, transposed */
     float *m, *v;              /* [n_params] Adam moments */
 } train_group;
+
+typedef struct train_pair {
+    int32_t in, out, path, layer, mode; /* SAE indices, SCALAR_JSAE_* */
+    float lambda;
+    float penalty;             /* lambda * P of the last pass */
+    int32_t *idx_in, *idx_out; /* [max_tokens, k] the SAEs' kept latents */
+    float *WpT;                /* [C, F] the layer's W_proj^T */
+} train_pair;
 
 struct scalar_sae_trainer {
     scalar_ctx *ctx;           /* the groups' context (retained through them) */
@@ -66,6 +74,12 @@ struct scalar_sae_trainer {
     float *enc;                /* the encoder's blocks */
     int64_t step;
     int have_grad;
+    /* JSAE pairs */
+    train_pair *pairs;
+    int32_t n_pairs;
+    int32_t **keep_idx;        /* [n_saes]: where member_pass copies its indices, or NULL */
+    scalar__jsae js;
+    int have_js;
 };
 
 /* ---- options ---- */
@@ -153,6 +167,15 @@ void scalar_sae_trainer_free(scalar_sae_trainer *t)
     scalar__free(ctx, t->losses);
     scalar__free(ctx, t->fired);
     scalar__free(ctx, t->fired_off);
+    for (int32_t p = 0; t->pairs && p < t->n_pairs; p++) {
+        scalar__free(ctx, t->pairs[p].idx_in);
+        scalar__free(ctx, t->pairs[p].idx_out);
+        scalar__free(ctx, t->pairs[p].WpT);
+    }
+    scalar__free(ctx, t->pairs);
+    scalar__free(ctx, t->keep_idx);
+    if (t->have_js)
+        scalar__jsae_free(&t->js, ctx);
     scalar__free(ctx, t->acts);
     scalar__free(ctx, t->xc);
     scalar__free(ctx, t->xhat);
@@ -377,6 +400,8 @@ static scalar_status member_pass(scalar_sae_trainer *t, int32_t s, const float *
     int64_t d = g->d_in, k = g->k, n_j = g->sizes[j], n_max = scalar__group_n_max(g);
     scalar_backend *be = scalar_ctx_backend(t->ctx);
     TRY(scalar__sae_encode_topk(sae, x, n, t->vals, t->idx, t->xc, t->enc));
+    if (t->keep_idx && t->keep_idx[s]) /* a JSAE pair reads the kept latents */
+        memcpy(t->keep_idx[s], t->idx, (size_t)(n * k) * sizeof(int32_t));
     TRY(scalar_backend_sparse_decode(be, t->xhat, t->vals, t->idx, g->W_dec, g->b_dec[j], n, k,
                                      n_j, d));
     double l = residual(t->xhat, x, n, d, grad, scalar_ctx_n_threads(t->ctx));
@@ -435,6 +460,47 @@ static scalar_status check_acts(const scalar_sae_trainer *t, const float *const 
     return SCALAR_OK;
 }
 
+/* A JSAE pair's penalty (and its gradient into the two groups). */
+static scalar_status pair_pass(scalar_sae_trainer *t, train_pair *p, const float *x_in, int64_t n,
+                               int grad)
+{
+    train_group *gi = &t->groups[t->sae_group[p->in]], *go = &t->groups[t->sae_group[p->out]];
+    int32_t ji = t->sae_member[p->in], jo = t->sae_member[p->out];
+    const scalar__layer_weights *w = &t->model->w.layer[p->layer];
+    scalar__jsae_call c;
+    memset(&c, 0, sizeof c);
+    c.js = &t->js;
+    c.ctx = t->ctx;
+    c.block = p->path == SCALAR_JSAE_FF_BLOCK;
+    c.x_in = x_in;
+    c.idx_in = p->idx_in;
+    c.idx_out = p->idx_out;
+    c.k_in = gi->g->k;
+    c.k_out = go->g->k;
+    c.n_in = gi->g->sizes[ji];
+    c.n_out = go->g->sizes[jo];
+    c.W_dec_in = gi->g->W_dec;
+    c.W_enc_out = go->g->W_enc;
+    c.ld_enc_out = scalar__group_n_max(go->g);
+    c.W_fc = w->fc_w;
+    c.b_fc = w->fc_b;
+    c.W_proj = w->mlp_proj_w;
+    c.WpT = p->WpT;
+    c.gamma = w->ln2_w;
+    c.beta = w->ln2_b;
+    c.eps = t->model->cfg.layer_norm_eps;
+    double scale = (double)p->lambda / (double)(c.k_in * c.k_in);
+    if (p->mode == SCALAR_JSAE_MEAN)
+        scale /= (double)n;
+    c.scale = (float)scale;
+    c.grad_W_dec_in = gi->grad + (gi->g->W_dec - gi->g->data);
+    c.grad_WT_enc_out = go->gWT;
+    double sum = 0.0;
+    TRY(scalar__jsae_run(&c, n, grad, &sum));
+    p->penalty = (float)(scale * sum);
+    return SCALAR_OK;
+}
+
 /* Losses (and gradients, zeroed first) of every member. */
 static scalar_status pass_all(scalar_sae_trainer *t, const float *const *acts, int64_t n,
                               int grad, float *losses)
@@ -451,6 +517,8 @@ static scalar_status pass_all(scalar_sae_trainer *t, const float *const *acts, i
         if (losses)
             losses[s] = l;
     }
+    for (int32_t p = 0; p < t->n_pairs; p++)
+        TRY(pair_pass(t, &t->pairs[p], acts[t->pairs[p].in], n, grad));
     for (int32_t i = 0; grad && i < t->n_groups; i++)
         transpose_encoder_grad(&t->groups[i], scalar_ctx_n_threads(t->ctx));
     t->have_grad = grad;
@@ -497,6 +565,8 @@ static scalar_status apply_update(scalar_sae_trainer *t, const float *losses, fl
     int finite = isfinite(norm);
     for (int32_t s = 0; losses && s < t->n_saes; s++)
         finite = finite && isfinite(losses[s]);
+    for (int32_t p = 0; p < t->n_pairs; p++)
+        finite = finite && isfinite(t->pairs[p].penalty);
     if (!finite)
         return scalar__error_set(SCALAR_E_NUMERIC, "%s: step %lld: a loss or the gradient norm "
                                  "(%g) is not finite; the SAEs are unchanged", fn,
@@ -601,6 +671,129 @@ scalar_status scalar_sae_trainer_dead_latents(scalar_sae_trainer *t, int64_t *ou
             memset(fired, 0, (size_t)n_j);
     }
     return SCALAR_OK;
+}
+
+/* ---- JSAE pairs ---- */
+
+static scalar_status check_pair(const scalar_sae_trainer *t, int32_t in, int32_t out, int32_t path,
+                                int32_t layer, float lambda, int32_t mode, const char *fn)
+{
+    if (!t->model)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: a Jacobian penalty needs the "
+                                 "trainer's model (its MLP weights)", fn);
+    if (in < 0 || in >= t->n_saes || out < 0 || out >= t->n_saes || in == out)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: SAEs %d -> %d: two different SAEs "
+                                 "of the trainer's %d", fn, (int)in, (int)out, (int)t->n_saes);
+    if (path != SCALAR_JSAE_FF_LAYER && path != SCALAR_JSAE_FF_BLOCK)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: unknown path %d (FF layer 0, FF "
+                                 "block 1)", fn, (int)path);
+    if (mode != SCALAR_JSAE_SUM && mode != SCALAR_JSAE_MEAN)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: unknown mode %d (sum 0, mean 1)", fn,
+                                 (int)mode);
+    if (layer < 0 || layer >= t->model->cfg.n_layer)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: layer %d not in 0..%d", fn,
+                                 (int)layer, (int)t->model->cfg.n_layer - 1);
+    if (!(lambda >= 0.0f) || isinf(lambda))
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: lambda %g must be finite and >= 0",
+                                 fn, (double)lambda);
+    for (int32_t p = 0; p < t->n_pairs; p++) {
+        const train_pair *q = &t->pairs[p];
+        if (q->in == in || q->out == in || q->in == out || q->out == out)
+            return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: SAE %d or %d is already in a "
+                                     "pair", fn, (int)in, (int)out);
+    }
+    const int32_t want_in = path == SCALAR_JSAE_FF_LAYER ? SCALAR_HOOK_MLP_IN : SCALAR_HOOK_RESID_MID;
+    const int32_t want_out = path == SCALAR_JSAE_FF_LAYER ? SCALAR_HOOK_MLP_OUT
+                                                          : SCALAR_HOOK_RESID_POST;
+    if (t->hook_layer[in] != layer || t->hook_kind[in] != want_in || t->hook_layer[out] != layer ||
+        t->hook_kind[out] != want_out)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: the pair's SAEs must read the path's "
+                                 "input and output of layer %d (%s)", fn, (int)layer,
+                                 path == SCALAR_JSAE_FF_LAYER ? "hook_mlp_in -> hook_mlp_out"
+                                                              : "hook_resid_mid -> "
+                                                                "hook_resid_post");
+    int32_t kin = t->groups[t->sae_group[in]].g->k, kout = t->groups[t->sae_group[out]].g->k;
+    if (kin > SCALAR__JSAE_MAX_K || kout > SCALAR__JSAE_MAX_K)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: k above %d", fn, SCALAR__JSAE_MAX_K);
+    return SCALAR_OK;
+}
+
+/* The JSAE scratch, once, for the largest k and dictionary of the trainer. */
+static scalar_status jsae_scratch(scalar_sae_trainer *t, const char *fn)
+{
+    if (t->have_js)
+        return SCALAR_OK;
+    int64_t max_k = 0, max_lat = 0;
+    for (int32_t i = 0; i < t->n_groups; i++) {
+        const scalar_sae_group *g = t->groups[i].g;
+        max_k = g->k > max_k ? g->k : max_k;
+        max_lat = scalar__group_n_max(g) > max_lat ? scalar__group_n_max(g) : max_lat;
+    }
+    t->keep_idx = scalar__calloc(t->ctx, (size_t)t->n_saes, sizeof *t->keep_idx, fn);
+    if (!t->keep_idx)
+        return SCALAR_E_NOMEM;
+    memset(&t->js, 0, sizeof t->js);
+    t->have_js = 1;
+    return scalar__jsae_alloc(&t->js, t->ctx, t->max_tokens, t->model->cfg.n_embd,
+                              t->model->cfg.d_mlp, max_k, max_lat, scalar_ctx_n_threads(t->ctx),
+                              fn);
+}
+
+scalar_status scalar_sae_trainer_add_jacobian(scalar_sae_trainer *t, int32_t sae_in,
+                                              int32_t sae_out, int32_t path, int32_t layer,
+                                              float lambda, int32_t mode)
+{
+    static const char fn[] = "scalar_sae_trainer_add_jacobian";
+    if (!t)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: trainer is NULL", fn);
+    TRY(check_pair(t, sae_in, sae_out, path, layer, lambda, mode, fn));
+    TRY(jsae_scratch(t, fn));
+    train_pair *grown = scalar__alloc(t->ctx, (size_t)(t->n_pairs + 1) * sizeof *grown, fn);
+    if (!grown)
+        return SCALAR_E_NOMEM;
+    if (t->n_pairs)
+        memcpy(grown, t->pairs, (size_t)t->n_pairs * sizeof *grown);
+    scalar__free(t->ctx, t->pairs);
+    t->pairs = grown;
+    train_pair *p = &t->pairs[t->n_pairs];
+    memset(p, 0, sizeof *p);
+    p->in = sae_in, p->out = sae_out, p->path = path, p->layer = layer, p->mode = mode;
+    p->lambda = lambda;
+    int64_t C = t->model->cfg.n_embd, F = t->model->cfg.d_mlp;
+    int64_t kin = t->groups[t->sae_group[sae_in]].g->k;
+    int64_t kout = t->groups[t->sae_group[sae_out]].g->k;
+    p->idx_in = scalar__calloc(t->ctx, (size_t)(t->max_tokens * kin), sizeof(int32_t), fn);
+    p->idx_out = scalar__calloc(t->ctx, (size_t)(t->max_tokens * kout), sizeof(int32_t), fn);
+    p->WpT = scalar__alloc(t->ctx, (size_t)(C * F) * sizeof(float), fn);
+    if (!p->idx_in || !p->idx_out || !p->WpT) {
+        scalar__free(t->ctx, p->idx_in);
+        scalar__free(t->ctx, p->idx_out);
+        scalar__free(t->ctx, p->WpT);
+        return SCALAR_E_NOMEM;
+    }
+    const float *Wp = t->model->w.layer[layer].mlp_proj_w; /* [F, C] */
+    for (int64_t h = 0; h < F; h++)
+        for (int64_t c = 0; c < C; c++)
+            p->WpT[c * F + h] = Wp[h * C + c];
+    t->keep_idx[sae_in] = p->idx_in;
+    t->keep_idx[sae_out] = p->idx_out;
+    t->n_pairs++;
+    return SCALAR_OK;
+}
+
+scalar_status scalar_sae_trainer_jacobian_penalties(const scalar_sae_trainer *t, float *out)
+{
+    if (!t || !out)
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "scalar_sae_trainer_jacobian_penalties: "
+                                 "trainer or out is NULL");
+    for (int32_t p = 0; p < t->n_pairs; p++)
+        out[p] = t->pairs[p].penalty;
+    return SCALAR_OK;
+}
+
+int32_t scalar_sae_trainer_n_jacobians(const scalar_sae_trainer *t)
+{
+    return t ? t->n_pairs : 0;
 }
 
 /* ---- gradients and optimizer state ---- */

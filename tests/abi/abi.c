@@ -156,6 +156,9 @@ _Static_assert(sizeof(scalar_sae_config) == 48, "scalar_sae_config v1 size");
 _Static_assert(SCALAR_SAE_TOPK == 0 && SCALAR_SAE_STANDARD == 1 && SCALAR_SAE_JUMPRELU == 2,
                "SAE architectures");
 _Static_assert(SCALAR_SAE_GROUP_SHARE == 0 && SCALAR_SAE_GROUP_DETACH == 1, "group modes");
+_Static_assert(SCALAR_JSAE_FF_LAYER == 0 && SCALAR_JSAE_FF_BLOCK == 1 && SCALAR_JSAE_SUM == 0 &&
+                   SCALAR_JSAE_MEAN == 1,
+               "JSAE constants");
 _Static_assert(SCALAR_SAE_METRIC_L0 == 0 && SCALAR_SAE_METRIC_FVU == 1 && SCALAR_SAE_METRIC_MSE == 2 &&
                    SCALAR_SAE_METRIC_DEAD == 3 && SCALAR_SAE_METRIC_CE_CLEAN == 4 &&
                    SCALAR_SAE_METRIC_CE_SPLICED == 5 && SCALAR_SAE_METRIC_CE_INCREASE == 6 &&

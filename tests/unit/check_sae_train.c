@@ -266,6 +266,117 @@ START_TEST(test_fixture_noshare)
 }
 END_TEST
 
+/* ---- JSAE pairs against the fixture (jsae_ff, jsae_block, jsae_ff_kout4) ---- */
+
+/* A one-layer model (C 8, F 32) whose ln_2 and MLP are the fixture's. */
+static scalar_model *jsae_model(const fixture *f, const char *c, int block)
+{
+    scalar_model_config mc;
+    OK(scalar_model_config_init(&mc, sizeof mc));
+    mc.n_layer = 1, mc.n_head = 2, mc.n_embd = 8, mc.d_mlp = 32, mc.block_size = 32;
+    mc.vocab_size = 16;
+    scalar_model *m = NULL;
+    OK(scalar_model_create(&m, f->ctx, &mc));
+    static const char *const names[][2] = {{"h.0.mlp.c_fc.weight", "mlp.c_fc.weight"},
+                                           {"h.0.mlp.c_fc.bias", "mlp.c_fc.bias"},
+                                           {"h.0.mlp.c_proj.weight", "mlp.c_proj.weight"},
+                                           {"h.0.mlp.c_proj.bias", "mlp.c_proj.bias"},
+                                           {"h.0.ln_2.weight", "ln_2.weight"},
+                                           {"h.0.ln_2.bias", "ln_2.bias"}};
+    for (int i = 0; i < (block ? 6 : 4); i++) {
+        size_t n;
+        char fmt[64];
+        snprintf(fmt, sizeof fmt, "%%s.%s", names[i][1]);
+        float *v = fx(f, &n, fmt, c, 0);
+        OK(scalar_model_param_write(m, names[i][0], v, n));
+        free(v);
+    }
+    return m;
+}
+
+static void jsae_case(const char *c, int block, int32_t k_out)
+{
+    fixture f;
+    fixture_open(&f);
+    scalar_model *model = jsae_model(&f, c, block);
+    const int32_t size = 16;
+    const char *hooks[2] = {block ? "blocks.0.hook_resid_mid" : "blocks.0.hook_mlp_in",
+                            block ? "blocks.0.hook_resid_post" : "blocks.0.hook_mlp_out"};
+    static const char *const side[2] = {"in", "out"};
+    scalar_sae_group *g[2];
+    for (int s = 0; s < 2; s++) {
+        scalar_sae_config base = base_config(8, size, s ? k_out : 3);
+        OK(scalar_sae_group_create(&g[s], f.ctx, &base, 1, &size, &hooks[s], 0));
+        char fmt[64];
+        static const char *const p[4][2] = {{"W_enc", "W_enc"}, {"W_dec", "W_dec"},
+                                            {"b_enc.0", "b_enc"}, {"b_dec.0", "b_dec"}};
+        for (int i = 0; i < 4; i++) {
+            snprintf(fmt, sizeof fmt, "%%s.%s.%s", side[s], p[i][1]);
+            load_param(&f, g[s], p[i][0], fmt, c, 0);
+        }
+    }
+    size_t n;
+    float *x = fx(&f, &n, "%s.x", c, 0), *y = fx(&f, &n, "%s.y", c, 0);
+    const float *acts[2] = {x, y};
+    for (int mode = 0; mode < 2; mode++) {
+        scalar_sae_trainer *t = NULL;
+        OK(scalar_sae_trainer_create(&t, model, g, 2, 19, NULL));
+        float *lam = fx(&f, &n, mode ? "%s.mean.lambda" : "%s.lambda", c, 0);
+        OK(scalar_sae_trainer_add_jacobian(t, 0, 1, block ? SCALAR_JSAE_FF_BLOCK
+                                                          : SCALAR_JSAE_FF_LAYER,
+                                           0, lam[0], mode ? SCALAR_JSAE_MEAN : SCALAR_JSAE_SUM));
+        ck_assert_int_eq(scalar_sae_trainer_n_jacobians(t), 1);
+        float losses[2], pen;
+        OK(scalar_sae_trainer_compute_acts(t, acts, 19, losses));
+        OK(scalar_sae_trainer_jacobian_penalties(t, &pen));
+        float *ref_loss = fx(&f, &n, mode ? "%s.mean.loss" : "%s.loss", c, 0);
+        double total = (double)losses[0] + losses[1] + pen;
+        ck_assert_msg(fabs(total - ref_loss[0]) <= FIX_TOL * fabs(ref_loss[0]),
+                      "%s mode %d: loss %.9g vs %.9g", c, mode, total, (double)ref_loss[0]);
+        float *P = fx(&f, &n, "%s.penalty", c, 0);
+        double want_pen = mode ? (double)lam[0] * P[0] / 19.0 : (double)lam[0] * P[0];
+        ck_assert_msg(fabs(pen - want_pen) <= FIX_TOL * want_pen, "%s mode %d: penalty %.9g vs "
+                      "%.9g", c, mode, (double)pen, want_pen);
+        static const char *const gp[4][2] = {{"W_enc", "W_enc"}, {"W_dec", "W_dec"},
+                                             {"b_enc.0", "b_enc"}, {"b_dec.0", "b_dec"}};
+        for (int s = 0; s < 2; s++)
+            for (int i = 0; i < 4; i++) {
+                char fmt[64];
+                snprintf(fmt, sizeof fmt, "%%s.%sgrad.%s.%s", mode ? "mean." : "", side[s],
+                         gp[i][1]);
+                check_grad(&f, t, s, gp[i][0], fmt, c, 0);
+            }
+        free(lam);
+        free(ref_loss);
+        free(P);
+        scalar_sae_trainer_free(t);
+    }
+    free(x);
+    free(y);
+    scalar_sae_group_free(g[0]);
+    scalar_sae_group_free(g[1]);
+    scalar_model_free(model);
+    fixture_close(&f);
+}
+
+START_TEST(test_fixture_jsae_ff_layer)
+{
+    jsae_case("jsae_ff", 0, 3);
+}
+END_TEST
+
+START_TEST(test_fixture_jsae_ff_block)
+{
+    jsae_case("jsae_block", 1, 3);
+}
+END_TEST
+
+START_TEST(test_fixture_jsae_k_out_differs)
+{
+    jsae_case("jsae_ff_kout4", 0, 4);
+}
+END_TEST
+
 /* ---- the update ---- */
 
 /* Adam's first step moves every parameter by -lr * g / (|g| + eps) (bias
@@ -807,6 +918,9 @@ Suite *scalar_sae_train_suite(void)
     tcase_add_test(tc, test_fixture_staircase_share);
     tcase_add_test(tc, test_fixture_staircase_detach);
     tcase_add_test(tc, test_fixture_noshare);
+    tcase_add_test(tc, test_fixture_jsae_ff_layer);
+    tcase_add_test(tc, test_fixture_jsae_ff_block);
+    tcase_add_test(tc, test_fixture_jsae_k_out_differs);
     suite_add_tcase(s, tc);
     tc = tcase_create("training");
     tcase_set_timeout(tc, 120);
