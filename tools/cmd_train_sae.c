@@ -31,7 +31,7 @@
 #define MAX_GROUPS 64
 
 typedef struct sae_args {
-    const char *model, *corpus, *out, *resume, *placement, *variant;
+    const char *model, *corpus, *out, *resume, *placement, *variant, *lambda, *jmode;
     int64_t k, expansion, steps, schedule_steps, warmup, batch, seq, val_every, ckpt_every;
     int64_t val_windows, metrics_windows;
     float lr, min_lr;
@@ -59,6 +59,8 @@ static void defaults(sae_args *a)
     a->ckpt_every = 500;
     a->lr = 1e-3f;
     a->min_lr = 1e-4f;
+    a->lambda = "1e-3";
+    a->jmode = "sum";
 }
 
 /* --quick: the demo size. */
@@ -113,6 +115,8 @@ static int parse_args(sae_args *a, int argc, char **argv)
         STR_OPT("--resume", resume)
         STR_OPT("--placement", placement)
         STR_OPT("--variant", variant)
+        STR_OPT("--lambda", lambda)
+        STR_OPT("--jacobian-mode", jmode)
         INT_OPT("--k", k, 1, 1 << 20)
         INT_OPT("--expansion", expansion, 1, 1 << 10)
         INT_OPT("--steps", steps, 1, INT64_C(1) << 40)
@@ -140,9 +144,8 @@ static int parse_args(sae_args *a, int argc, char **argv)
     if (!a->out || !a->model || !a->placement || !a->variant)
         return cli_usage_error(&cli_cmd_train_sae, "--model, --placement, --variant and --out "
                                "are required");
-    if (strcmp(a->variant, "jsae") == 0)
-        return cli_usage_error(&cli_cmd_train_sae, "--variant jsae: Jacobian SAEs are not in "
-                               "this version yet (topk, staircase, staircase-detach, noshare)");
+    if (strcmp(a->variant, "jsae") == 0 && !a->steps_given)
+        a->steps = 20000; /* SPEC.md: JSAE pairs train 20,000 steps */
     if (!a->schedule_steps)
         a->schedule_steps = a->steps;
     return CLI_OK;
@@ -176,6 +179,8 @@ static cJSON *args_json(const sae_args *a)
     cJSON_AddNumberToObject(o, "metrics_windows", (double)a->metrics_windows);
     cJSON_AddNumberToObject(o, "checkpoint_every", (double)a->ckpt_every);
     cJSON_AddStringToObject(o, "seed", seed);
+    cJSON_AddStringToObject(o, "lambda", a->lambda);
+    cJSON_AddStringToObject(o, "jacobian_mode", a->jmode);
     return o;
 }
 
@@ -245,6 +250,8 @@ static int args_from_json(sae_args *a, const cJSON *o)
     a->metrics_windows = (int64_t)num(o, "metrics_windows", &ok);
     a->ckpt_every = (int64_t)num(o, "checkpoint_every", &ok);
     a->seed = strtoull(str(o, "seed", &ok), NULL, 10);
+    a->lambda = str(o, "lambda", &ok);
+    a->jmode = str(o, "jacobian_mode", &ok);
     if (!ok || a->batch < 1 || a->seq < 1 || a->val_every < 1 || a->ckpt_every < 1) {
         fprintf(stderr, "scalar: " CMD ": run.json is missing a field or has a bad value\n");
         return -1;
@@ -321,7 +328,7 @@ static int checkpoint(const char *out, const sae_set *set, scalar_sae_trainer *t
     }
     if (cli_join(path, dir, "optimizer.safetensors") || scalar_sae_trainer_save(t, path) != SCALAR_OK)
         return cli_fail(CMD), -1;
-    if (save_state(dir, s, set->n_groups))
+    if (save_state(dir, s, set->n_units))
         return -1;
     return cli_commit_checkpoint(out, name, CMD);
 }
@@ -330,7 +337,8 @@ static int checkpoint(const char *out, const sae_set *set, scalar_sae_trainer *t
 
 /* Mean validation loss per SAE over the split's windows. */
 static scalar_status val_losses(scalar_sae_trainer *t, const scalar_dataset *ds, int64_t B,
-                                int64_t T, int64_t max_windows, int32_t n_saes, double *out)
+                                int64_t T, int64_t max_windows, int32_t n_saes, double *out,
+                                int32_t n_pairs, double *pens)
 {
     int64_t n_tok = 0;
     scalar_status st = scalar_dataset_n_tokens(ds, SCALAR_SPLIT_VAL, &n_tok);
@@ -341,13 +349,15 @@ static scalar_status val_losses(scalar_sae_trainer *t, const scalar_dataset *ds,
         return scalar_last_error_set(SCALAR_E_SHAPE, "the validation split is shorter than one "
                                      "window");
     int32_t *ids = malloc((size_t)(B * T) * sizeof *ids);
-    float *l = malloc((size_t)n_saes * sizeof *l);
+    float *l = malloc((size_t)(n_saes + n_pairs + 1) * sizeof *l), *pl = l + n_saes;
     if (!ids || !l) {
         free(ids), free(l);
         return scalar_last_error_set(SCALAR_E_NOMEM, "out of memory");
     }
     for (int32_t i = 0; i < n_saes; i++)
         out[i] = 0.0;
+    for (int32_t p = 0; p < n_pairs; p++)
+        pens[p] = 0.0;
     for (int64_t w0 = 0; st == SCALAR_OK && w0 < n_win; w0 += B) {
         int64_t b = n_win - w0 < B ? n_win - w0 : B;
         st = scalar_dataset_tokens(ds, SCALAR_SPLIT_VAL, w0 * T, b * T, ids);
@@ -355,6 +365,10 @@ static scalar_status val_losses(scalar_sae_trainer *t, const scalar_dataset *ds,
             st = scalar_sae_trainer_evaluate(t, ids, b, T, l);
         for (int32_t i = 0; st == SCALAR_OK && i < n_saes; i++)
             out[i] += (double)l[i] * (double)b / (double)n_win;
+        if (st == SCALAR_OK && n_pairs)
+            st = scalar_sae_trainer_jacobian_penalties(t, pl);
+        for (int32_t p = 0; st == SCALAR_OK && p < n_pairs; p++)
+            pens[p] += (double)pl[p] * (double)b / (double)n_win;
     }
     free(ids), free(l);
     return st;
@@ -399,7 +413,8 @@ static int train(const sae_args *a, sae_state *s, const scalar_model *m, sae_set
     int32_t *x = malloc((size_t)n_tok * sizeof *x), *y = malloc((size_t)n_tok * sizeof *y);
     float *losses = malloc((size_t)n_saes * sizeof *losses);
     int64_t *dead = malloc((size_t)n_saes * sizeof *dead);
-    double *val = malloc((size_t)n_saes * sizeof *val);
+    double *val = malloc((size_t)n_saes * sizeof *val), pens[SAE_SET_MAX_GROUPS];
+    float pen_step[SAE_SET_MAX_GROUPS];
     FILE *log = NULL;
     if (!x || !y || !losses || !val || !dead) {
         fprintf(stderr, "scalar: " CMD ": out of memory\n");
@@ -409,6 +424,8 @@ static int train(const sae_args *a, sae_state *s, const scalar_model *m, sae_set
         rc = cli_fail(CMD);
         goto out;
     }
+    if (sae_set_add_pairs(set, t, CMD) != CLI_OK)
+        goto out;
     if (s->step > 0) {
         char dir[PATH_LEN];
         if (cli_current_checkpoint(a->out, dir) || cli_join(path, dir, "optimizer.safetensors") ||
@@ -438,25 +455,34 @@ static int train(const sae_args *a, sae_state *s, const scalar_model *m, sae_set
         double loss = 0.0, vsum = NAN;
         for (int32_t i = 0; i < n_saes; i++)
             loss += losses[i];
+        if (set->n_pairs && scalar_sae_trainer_jacobian_penalties(t, pen_step) == SCALAR_OK)
+            for (int32_t p = 0; p < set->n_pairs; p++)
+                loss += pen_step[p]; /* the trained objective: MSEs and penalties */
         double now = cli_now(), elapsed = s->elapsed + (now - t0);
         double tok_s = (double)(s->step - first_step) * (double)n_tok / (now - t0);
         if (s->step % a->val_every == 0 || s->step == a->steps) {
-            if (val_losses(t, ds, a->batch, a->seq, a->val_windows, n_saes, val) != SCALAR_OK) {
+            if (val_losses(t, ds, a->batch, a->seq, a->val_windows, n_saes, val, set->n_pairs,
+                           pens) != SCALAR_OK) {
                 rc = cli_fail(CMD);
                 goto out;
             }
-            vsum = 0.0;
-            for (int32_t g = 0, i = 0; g < set->n_groups; g++) {
-                double gv = 0.0; /* per group: a Staircase group is kept as a whole */
+            /* per selection unit: a Staircase group, a JSAE pair (with its penalty) */
+            double unit_val[SAE_SET_MAX_GROUPS] = {0};
+            for (int32_t g = 0, i = 0; g < set->n_groups; g++)
                 for (int32_t j = 0; j < scalar_sae_group_n_members(set->groups[g]); j++, i++)
-                    gv += val[i];
-                vsum += gv;
-                if (!(gv >= s->best_val[g])) { /* also when best_val is NaN (none yet) */
-                    s->best_val[g] = gv;
-                    s->best_step[g] = s->step;
-                    if (save_best(a->out, set, g))
+                    unit_val[set->unit[g]] += val[i];
+            for (int32_t p = 0; p < set->n_pairs; p++)
+                unit_val[set->unit[set->pair_in[p]]] += pens[p];
+            vsum = 0.0;
+            for (int32_t u = 0; u < set->n_units; u++) {
+                vsum += unit_val[u];
+                if (unit_val[u] >= s->best_val[u])
+                    continue; /* NaN best_val (none yet) falls through */
+                s->best_val[u] = unit_val[u];
+                s->best_step[u] = s->step;
+                for (int32_t g = 0; g < set->n_groups; g++)
+                    if (set->unit[g] == u && save_best(a->out, set, g))
                         goto out;
-                }
             }
             last_val = vsum;
         }
@@ -542,7 +568,7 @@ static int run(const cli_global *g, int argc, char **argv)
     scalar_model_config_init(&mc, sizeof mc);
     scalar_model_get_config(m, &mc);
     if (sae_set_plan(&set, &mc, a.placement, a.variant, (int32_t)a.k, (int32_t)a.expansion,
-                     CMD) != CLI_OK) {
+                     a.lambda, a.jmode, CMD) != CLI_OK) {
         rc = CLI_USAGE;
         goto out;
     }
@@ -551,7 +577,7 @@ static int run(const cli_global *g, int argc, char **argv)
         goto out;
     }
     if (a.resume) {
-        if (load_state(dir, &s, set.n_groups) || sae_set_load_groups(&set, ctx, dir, CMD) != CLI_OK)
+        if (load_state(dir, &s, set.n_units) || sae_set_load_groups(&set, ctx, dir, CMD) != CLI_OK)
             goto out;
     } else {
         cJSON *o = args_json(&a);
@@ -579,7 +605,7 @@ out:
 const cli_command cli_cmd_train_sae = {
     .name = "train-sae",
     .args = "--model DIR --placement ff|mlpblock|block --variant topk|staircase|"
-            "staircase-detach|noshare --out DIR [options] | --resume DIR [--steps N]",
+            "staircase-detach|noshare|jsae --out DIR [options] | --resume DIR [--steps N]",
     .summary = "train the SAEs of one placement on a frozen model",
     .help =
         "Trains every SAE of a placement at once on the model's activations of the\n"
@@ -599,7 +625,10 @@ const cli_command cli_cmd_train_sae = {
         "                    SAE's gradient reaches its whole prefix (the paper's)\n"
         "  staircase-detach  the same, SAE j trains only its own latents\n"
         "  noshare           independent TopK SAEs with the staircase sizes (the control)\n"
-        "  (jsae: not in this version yet)\n"
+        "  jsae              (ff, mlpblock) per layer a TopK pair trained with the Jacobian\n"
+        "                    sparsity penalty lambda * sum |J| / k^2 between the pair's kept\n"
+        "                    latents through the MLP (ff) or the whole FF block (mlpblock);\n"
+        "                    20,000 steps by default, the pair's best weights kept together\n"
         "\n"
         "options:\n"
         "  --model DIR           the frozen model (train-model's output)\n"
@@ -616,6 +645,10 @@ const cli_command cli_cmd_train_sae = {
         "  --val-windows N       cap on validation windows (0: the whole split)\n"
         "  --metrics-windows N   cap on the windows of the final metrics (0: all)\n"
         "  --checkpoint-every N  checkpoint period (500)\n"
+        "  --lambda X[,X...]     jsae: the penalty weight, one or one per layer (1e-3; the\n"
+        "                        paper's picks for the toy model: 1.8e-3,1.2e-3,3.3e-3,2.2e-3)\n"
+        "  --jacobian-mode M     jsae: sum (the reference's: summed over the batch, so lambda\n"
+        "                        depends on its size) or mean (per token; lambda x tokens)\n"
         "  --quick               demo size: 400 steps of 32 x 128, capped validation\n"
         "  --resume DIR          continue the run in DIR from its last checkpoint, bit\n"
         "                        for bit (settings from DIR/run.json; --steps may extend)\n"

@@ -16,17 +16,62 @@ static void hook(char *buf, int32_t layer, int32_t kind)
     scalar_model_hook_name(buf, 64, layer, kind);
 }
 
+/* --lambda: one value for every layer, or one per layer. */
+static int parse_lambdas(sae_set *set, const char *text, int32_t L, const char *cmd)
+{
+    const char *p = text;
+    int32_t count = 0;
+    while (count < SAE_SET_MAX_GROUPS) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || !(v >= 0.0) || v > 1e6)
+            break;
+        set->lambda[count++] = (float)v;
+        if (*end == '\0') {
+            if (count == 1)
+                for (int32_t l = 1; l < L; l++)
+                    set->lambda[l] = set->lambda[0];
+            if (count == 1 || count == L)
+                return CLI_OK;
+            break;
+        }
+        if (*end != ',')
+            break;
+        p = end + 1;
+    }
+    fprintf(stderr, "scalar: %s: --lambda %s: one number >= 0, or %d comma-separated (one per "
+            "layer)\n", cmd, text, (int)L);
+    return CLI_USAGE;
+}
+
 int sae_set_plan(sae_set *set, const scalar_model_config *mc, const char *placement,
-                 const char *variant, int32_t k, int32_t expansion, const char *cmd)
+                 const char *variant, int32_t k, int32_t expansion, const char *lambdas,
+                 const char *jmode, const char *cmd)
 {
     memset(set, 0, sizeof *set);
     int32_t L = mc->n_layer, n = expansion * mc->n_embd;
     int staircase = strcmp(variant, "staircase") == 0, detach = !strcmp(variant, "staircase-detach");
     int noshare = strcmp(variant, "noshare") == 0, topk = strcmp(variant, "topk") == 0;
-    if (!staircase && !detach && !noshare && !topk) {
+    int jsae = strcmp(variant, "jsae") == 0;
+    if (!staircase && !detach && !noshare && !topk && !jsae) {
         fprintf(stderr, "scalar: %s: unknown --variant %s (topk, staircase, staircase-detach, "
-                "noshare)\n", cmd, variant);
+                "noshare, jsae)\n", cmd, variant);
         return CLI_USAGE;
+    }
+    if (jsae && strcmp(placement, "ff") != 0 && strcmp(placement, "mlpblock") != 0) {
+        fprintf(stderr, "scalar: %s: --variant jsae pairs the ff or mlpblock placement, not "
+                "%s\n", cmd, placement);
+        return CLI_USAGE;
+    }
+    if (jsae) {
+        if (strcmp(jmode, "sum") != 0 && strcmp(jmode, "mean") != 0) {
+            fprintf(stderr, "scalar: %s: --jacobian-mode %s (sum or mean)\n", cmd, jmode);
+            return CLI_USAGE;
+        }
+        if (parse_lambdas(set, lambdas, L, cmd) != CLI_OK)
+            return CLI_USAGE;
+        set->path = placement[0] == 'f' ? SCALAR_JSAE_FF_LAYER : SCALAR_JSAE_FF_BLOCK;
+        set->jacobian_mode = jmode[0] == 's' ? SCALAR_JSAE_SUM : SCALAR_JSAE_MEAN;
     }
     /* chains: the hooks whose SAEs share a dictionary under Staircase */
     int32_t n_chains, chain_len;
@@ -58,7 +103,7 @@ int sae_set_plan(sae_set *set, const scalar_model_config *mc, const char *placem
     set->mode = detach ? SCALAR_SAE_GROUP_DETACH : SCALAR_SAE_GROUP_SHARE;
     for (int32_t c = 0; c < n_chains; c++)
         for (int32_t j = 0; j < chain_len; j++) {
-            int32_t size = topk ? n : n * (j + 1);
+            int32_t size = topk || jsae ? n : n * (j + 1);
             if (staircase || detach) {
                 int32_t g = c;
                 set->n_members[g] = chain_len;
@@ -76,7 +121,23 @@ int sae_set_plan(sae_set *set, const scalar_model_config *mc, const char *placem
         snprintf(set->dirs[g], sizeof set->dirs[g], "%s.%d", set->n_members[g] == 1 ? "sae" : "group",
                  (int)g);
         set->n_saes += set->n_members[g];
+        set->unit[g] = jsae ? g / 2 : g; /* a JSAE pair is kept as a whole */
     }
+    set->n_units = jsae ? set->n_groups / 2 : set->n_groups;
+    if (jsae) {
+        set->n_pairs = L;
+        for (int32_t l = 0; l < L; l++)
+            set->pair_in[l] = 2 * l, set->pair_out[l] = 2 * l + 1;
+    }
+    return CLI_OK;
+}
+
+int sae_set_add_pairs(const sae_set *set, scalar_sae_trainer *t, const char *cmd)
+{
+    for (int32_t p = 0; p < set->n_pairs; p++)
+        if (scalar_sae_trainer_add_jacobian(t, set->pair_in[p], set->pair_out[p], set->path, p,
+                                            set->lambda[p], set->jacobian_mode) != SCALAR_OK)
+            return cli_fail(cmd);
     return CLI_OK;
 }
 
@@ -147,6 +208,24 @@ int sae_set_describe(const sae_set *set, cJSON *o)
         }
         cJSON_AddItemToObject(e, "hooks", hooks);
         cJSON_AddItemToObject(e, "sizes", sizes);
+    }
+    if (set->n_pairs) {
+        cJSON *pairs = cJSON_AddArrayToObject(o, "jacobian_pairs");
+        for (int32_t p = 0; pairs && p < set->n_pairs; p++) {
+            cJSON *e = cJSON_CreateObject();
+            if (!e || !cJSON_AddItemToArray(pairs, e)) {
+                cJSON_Delete(e);
+                return -1;
+            }
+            cJSON_AddNumberToObject(e, "sae_in", set->pair_in[p]);
+            cJSON_AddNumberToObject(e, "sae_out", set->pair_out[p]);
+            cJSON_AddNumberToObject(e, "layer", p);
+            cJSON_AddNumberToObject(e, "lambda", (double)set->lambda[p]);
+            cJSON_AddStringToObject(e, "path", set->path == SCALAR_JSAE_FF_LAYER ? "ff_layer"
+                                                                                 : "ff_block");
+            cJSON_AddStringToObject(e, "mode", set->jacobian_mode == SCALAR_JSAE_SUM ? "sum"
+                                                                                     : "mean");
+        }
     }
     return 0;
 }

@@ -18,6 +18,12 @@
  * in the group layout ("group.G"). */
 typedef struct sae_set {
     int32_t n_groups, n_saes, d_in, k, mode;
+    /* JSAE: pair p joins SAE pair_in[p] -> pair_out[p] (SAE = group here) of layer p */
+    int32_t n_pairs, path, jacobian_mode;
+    int32_t pair_in[SAE_SET_MAX_GROUPS], pair_out[SAE_SET_MAX_GROUPS];
+    float lambda[SAE_SET_MAX_GROUPS];
+    /* best-validation selection: group g belongs to unit[g] (a group; a JSAE pair) */
+    int32_t unit[SAE_SET_MAX_GROUPS], n_units;
     int32_t n_members[SAE_SET_MAX_GROUPS];
     int32_t sizes[SAE_SET_MAX_GROUPS][SAE_SET_MAX_MEMBERS];
     char hooks[SAE_SET_MAX_GROUPS][SAE_SET_MAX_MEMBERS][64];
@@ -26,10 +32,15 @@ typedef struct sae_set {
 } sae_set;
 
 /* Plan the groups of `placement` (ff, mlpblock, block) and `variant` (topk,
- * staircase, staircase-detach, noshare) for a model; prints a usage message
- * and returns CLI_USAGE when a name is unknown. */
+ * staircase, staircase-detach, noshare, jsae) for a model; prints a usage
+ * message and returns CLI_USAGE when a name or combination is unknown.
+ * `lambdas` (jsae): one value, or one per layer, comma-separated; `jmode`
+ * "sum" or "mean". */
 int sae_set_plan(sae_set *set, const scalar_model_config *mc, const char *placement,
-                 const char *variant, int32_t k, int32_t expansion, const char *cmd);
+                 const char *variant, int32_t k, int32_t expansion, const char *lambdas,
+                 const char *jmode, const char *cmd);
+/* Add the set's JSAE pairs to a trainer. */
+int sae_set_add_pairs(const sae_set *set, scalar_sae_trainer *t, const char *cmd);
 /* Fresh groups (SPEC.md's initialisation; group g seeded seed + g). */
 int sae_set_create_groups(sae_set *set, scalar_ctx *ctx, uint64_t seed, const char *cmd);
 /* Groups from a checkpoint folder's group.G/ (current weights). */

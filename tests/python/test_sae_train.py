@@ -743,3 +743,83 @@ class SaeMetricsTest(Case):
             s.close()
         model.close()
         ctx.close()
+
+
+class JacobianPairTest(Case):
+    """A JSAE pair on the FF layer of a tiny model: the penalty against numpy
+    (J = A diag(gelu'(z)) B^T between the kept latents), sum vs mean modes,
+    and where its gradient goes."""
+
+    def setUp(self):
+        self.ctx = scalar.Context(seed=9)
+        self.model = scalar.Model.create(self.ctx, config={"n_layer": 1, "n_embd": 16,
+                                                           "n_head": 2, "block_size": 8,
+                                                           "vocab_size": 20})
+        rng = np.random.default_rng(3)
+        for name in ("h.0.mlp.c_fc.weight", "h.0.mlp.c_proj.weight", "h.0.mlp.c_fc.bias"):
+            shape = self.model.param(name).shape
+            self.model.set_param(name, rng.normal(0.0, 0.3, shape))
+        self.ids = rng.integers(0, 20, (3, 8))
+        hooks = ["blocks.0.hook_mlp_in", "blocks.0.hook_mlp_out"]
+        self.groups = [scalar.SaeGroup.create(16, [40], k=4, hook_names=[h], seed=i,
+                                              ctx=self.ctx) for i, h in enumerate(hooks)]
+        _, _, acts = self.model.forward(self.ids, hooks=hooks)
+        self.x, self.y = (acts[h].reshape(-1, 16) for h in hooks)
+
+    def tearDown(self):
+        for g in self.groups:
+            g.close()
+        self.model.close()
+        self.ctx.close()
+
+    def numpy_penalty(self):
+        W_fc = self.model.param("h.0.mlp.c_fc.weight").astype(np.float64)
+        b_fc = self.model.param("h.0.mlp.c_fc.bias").astype(np.float64)
+        W_proj = self.model.param("h.0.mlp.c_proj.weight").astype(np.float64)
+        z = self.x @ W_fc + b_fc
+        c = np.sqrt(2.0 / np.pi)
+        t = np.tanh(c * (z + 0.044715 * z ** 3))
+        g = 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * c * (1 + 3 * 0.044715 * z * z)
+        _, idx_in = self.groups[0].sae(0).encode(self.x)
+        _, idx_out = self.groups[1].sae(0).encode(self.y)
+        W_dec_in = self.groups[0].param("W_dec").astype(np.float64)
+        W_enc_out = self.groups[1].param("W_enc").astype(np.float64)
+        total = 0.0
+        for tok in range(self.x.shape[0]):
+            B = W_dec_in[idx_in[tok]] @ W_fc              # [k_in, F]
+            A = W_enc_out[:, idx_out[tok]].T @ W_proj.T   # [k_out, F]
+            total += np.abs((A * g[tok]) @ B.T).sum()
+        return total / 16.0  # k_in^2
+
+    def test_penalty_modes_and_gradient_support(self):
+        n = self.x.shape[0]
+        with scalar.SaeTrainer(self.groups, self.model, max_tokens=n) as plain:
+            plain.compute([self.x, self.y])
+            base = plain.grad(0, "W_dec")
+        with scalar.SaeTrainer(self.groups, self.model, max_tokens=n) as tr:
+            tr.add_jacobian(0, 1, "ff_layer", 0, 0.5)
+            self.assertEqual(tr.n_jacobians, 1)
+            tr.compute([self.x, self.y])
+            pen = tr.jacobian_penalties()[0]
+            self.assertAlmostEqual(pen, 0.5 * self.numpy_penalty(), delta=1e-4 * pen)
+            diff = np.abs(tr.grad(0, "W_dec") - base).sum(1)
+            _, idx_in = self.groups[0].sae(0).encode(self.x)
+            kept = np.zeros(40, bool)
+            kept[idx_in.ravel()] = True
+            self.assertTrue(np.all(diff[~kept] == 0))   # only kept decoder rows move
+            self.assertTrue(np.any(diff[kept] > 0))
+        with scalar.SaeTrainer(self.groups, self.model, max_tokens=n) as tr:
+            tr.add_jacobian(0, 1, "ff_layer", 0, 0.5 * n, mode="mean")
+            tr.compute([self.x, self.y])
+            self.assertAlmostEqual(tr.jacobian_penalties()[0], pen, delta=1e-5 * pen)
+            with self.assertRaises(scalar.ScalarError) as cm:
+                tr.add_jacobian(0, 1, "ff_layer", 0, 0.1)
+            self.assertIn("already in a pair", cm.exception.message)
+        with scalar.SaeTrainer(self.groups, max_tokens=n) as no_model:
+            with self.assertRaises(scalar.ScalarError) as cm:
+                no_model.add_jacobian(0, 1, "ff_layer", 0, 0.1)
+            self.assertIn("model", cm.exception.message)
+        with scalar.SaeTrainer(self.groups, self.model, max_tokens=n) as tr:
+            with self.assertRaises(scalar.ScalarError) as cm:
+                tr.add_jacobian(0, 1, "ff_block", 0, 0.1)
+            self.assertIn("hook_resid_mid", cm.exception.message)

@@ -403,20 +403,83 @@ START_TEST(test_train_sae_resume_is_bit_identical)
 }
 END_TEST
 
+/* JSAE on the FF layer: 2 pairs, the penalty in the logged loss, the pairs in
+ * run.json; a resumed run is bit-identical. */
+START_TEST(test_train_sae_jsae_and_resume)
+{
+    const char *corpus = write_corpus();
+    char model[1024], a[1024], b[1024], pa[1100], pb[1100];
+    snprintf(model, sizeof model, "%s", test_tmp_path("js_model"));
+    snprintf(a, sizeof a, "%s", test_tmp_path("js_a"));
+    snprintf(b, sizeof b, "%s", test_tmp_path("js_b"));
+    write_tiny_model(model);
+    cli_result r = run_cli((const char *[]){SAE_ARGS(a, model, corpus, "ff", "jsae", "40"),
+                                            "--lambda", "0.05,0.02", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    assert_contains(r.out, "trained 4 SAEs (ff, jsae) for 40 steps");
+    cli_result_free(&r);
+    size_t n;
+    snprintf(pa, sizeof pa, "%s/run.json", a);
+    char *run = (char *)read_all(pa, &n);
+    run[n] = '\0';
+    assert_contains(run, "\"jacobian_pairs\"");
+    assert_contains(run, "\"path\":\t\"ff_layer\"");
+    assert_contains(run, "\"lambda\":\t\"0.05,0.02\"");
+    const char *pairs = strstr(run, "jacobian_pairs");
+    ck_assert(fabs(json_number(pairs, "lambda") - 0.05) < 1e-6); /* pair 0; pair 1 has 0.02 */
+    ck_assert(fabs(json_number(strstr(pairs, "\"layer\":\t1"), "lambda") - 0.02) < 1e-6);
+    free(run);
+    r = run_cli((const char *[]){SAE_ARGS(b, model, corpus, "ff", "jsae", "20"), "--lambda",
+                                 "0.05,0.02", "--schedule-steps", "40", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"--threads", "1", "train-sae", "--resume", b, "--steps", "40",
+                                 NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    cli_result_free(&r);
+    const char *files[] = {"ckpt-000040/group.0/sae_weights.safetensors",
+                           "ckpt-000040/group.3/sae_weights.safetensors",
+                           "ckpt-000040/optimizer.safetensors"};
+    for (int i = 0; i < 3; i++) {
+        size_t na, nb;
+        snprintf(pa, sizeof pa, "%s/%s", a, files[i]);
+        snprintf(pb, sizeof pb, "%s/%s", b, files[i]);
+        unsigned char *da = read_all(pa, &na), *db = read_all(pb, &nb);
+        ck_assert_uint_eq(na, nb);
+        ck_assert_msg(memcmp(da, db, na) == 0, "%s differs after a resume", files[i]);
+        free(da);
+        free(db);
+    }
+    /* the placement check and a bad lambda list */
+    r = run_cli((const char *[]){"train-sae", "--out", test_tmp_path("js_bad"), "--model", model,
+                                 "--placement", "block", "--variant", "jsae", NULL});
+    ck_assert_int_eq(r.status, 2);
+    assert_contains(r.err, "pairs the ff or mlpblock placement");
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"train-sae", "--out", test_tmp_path("js_bad2"), "--model", model,
+                                 "--placement", "ff", "--variant", "jsae", "--lambda", "1,2,3",
+                                 NULL});
+    ck_assert_int_eq(r.status, 2);
+    assert_contains(r.err, "one per layer");
+    cli_result_free(&r);
+}
+END_TEST
+
 START_TEST(test_sae_commands_reject)
 {
     char m[1024];
     snprintf(m, sizeof m, "%s", test_tmp_path("rj_model")); /* test_tmp_path rotates buffers */
+    write_tiny_model(m);
     cli_result r = run_cli((const char *[]){"train-sae", "--out", test_tmp_path("rj"), NULL});
     ck_assert_int_eq(r.status, 2);
     assert_contains(r.err, "are required");
     cli_result_free(&r);
     r = run_cli((const char *[]){"train-sae", "--out", test_tmp_path("rj"), "--model", m,
-                                 "--placement", "ff", "--variant", "jsae", NULL});
+                                 "--placement", "ff", "--variant", "jsae", "--jacobian-mode",
+                                 "max", NULL});
     ck_assert_int_eq(r.status, 2);
-    assert_contains(r.err, "Jacobian SAEs are not in this version");
+    assert_contains(r.err, "--jacobian-mode max");
     cli_result_free(&r);
-    write_tiny_model(m);
     r = run_cli((const char *[]){"train-sae", "--out", test_tmp_path("rj"), "--model", m,
                                  "--placement", "attn", "--variant", "topk", NULL});
     ck_assert_int_eq(r.status, 2);
@@ -449,6 +512,7 @@ Suite *scalar_cli_model_suite(void)
     tcase_add_test(tc, test_train_sae_staircase_block);
     tcase_add_test(tc, test_train_sae_topk_then_sae_metrics);
     tcase_add_test(tc, test_train_sae_resume_is_bit_identical);
+    tcase_add_test(tc, test_train_sae_jsae_and_resume);
     tcase_add_test(tc, test_sae_commands_reject);
     suite_add_tcase(s, tc);
     return s;

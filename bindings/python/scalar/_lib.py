@@ -64,6 +64,9 @@ SAE_TOPK, SAE_STANDARD, SAE_JUMPRELU = range(3)
 
 # ---- Staircase group modes (SCALAR_SAE_GROUP_*, values frozen; index = value) ----
 SAE_GROUP_MODES = ("share", "detach")
+# sae.h: SCALAR_JSAE_* (frozen)
+JSAE_PATHS = ("ff_layer", "ff_block")
+JSAE_MODES = ("sum", "mean")
 SAE_GROUP_SHARE, SAE_GROUP_DETACH = range(2)
 # eval.h: SCALAR_SAE_METRIC_* (frozen), the order of a metrics row
 SAE_METRICS = ("l0", "fvu", "mse", "dead", "ce_clean", "ce_spliced", "ce_increase", "kl")
@@ -414,6 +417,10 @@ _SIGNATURES = {
     "scalar_sae_metrics": (ST, [P, P, c_int32, POINTER(c_void_p), c_int32, I64, I64, I64, P,
                                 P]),
     "scalar_sae_trainer_dead_latents": (ST, [P, P, c_int32]),
+    "scalar_sae_trainer_add_jacobian": (ST, [P, c_int32, c_int32, c_int32, c_int32, c_float,
+                                             c_int32]),
+    "scalar_sae_trainer_n_jacobians": (c_int32, [P]),
+    "scalar_sae_trainer_jacobian_penalties": (ST, [P, P]),
     "scalar_sae_trainer_create": (ST, [OUT_P, P, POINTER(c_void_p), c_int32, I64,
                                        POINTER(SaeTrainerOptions)]),
     "scalar_sae_trainer_free": (None, [P]),

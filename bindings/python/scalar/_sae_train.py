@@ -418,6 +418,39 @@ class SaeTrainer(Handle):
         lib.scalar_sae_trainer_read_grad(h, group, name.encode("utf-8"), _ptr(out), out.size)
         return out
 
+    # ---- Jacobian SAE pairs
+    def add_jacobian(self, sae_in, sae_out, path, layer, lam, mode="sum"):
+        """Make SAEs ``sae_in`` -> ``sae_out`` (member indices) a JSAE pair:
+        every later compute or step adds ``lam * P``, ``P = sum |J| / k_in^2``
+        over the pair's kept latents through ``path`` ("ff_layer": the MLP of
+        ``layer``, hooks mlp_in -> mlp_out; "ff_block": x + mlp(ln_2(x)),
+        hooks resid_mid -> resid_post), summed over tokens (``mode`` "sum", the
+        reference's) or averaged ("mean").  Needs the trainer's model."""
+        fn = "SaeTrainer.add_jacobian"
+        names = {"path": (path, _lib.JSAE_PATHS), "mode": (mode, _lib.JSAE_MODES)}
+        vals = {}
+        for key, (v, known) in names.items():
+            if isinstance(v, str):
+                if v not in known:
+                    raise _error(_lib.E_INVALID_ARG, f"{fn}: unknown {key} {v!r} (known: "
+                                                     f"{', '.join(known)})")
+                v = known.index(v)
+            vals[key] = int(v)
+        lib.scalar_sae_trainer_add_jacobian(self._handle, int(sae_in), int(sae_out), vals["path"],
+                                            int(layer), float(lam), vals["mode"])
+
+    @property
+    def n_jacobians(self):
+        """Number of JSAE pairs."""
+        return lib.scalar_sae_trainer_n_jacobians(self._handle)
+
+    def jacobian_penalties(self):
+        """Each pair's ``lam * P`` from the last compute, step or evaluate
+        (float32 ``[n_jacobians]``)."""
+        out = np.empty(max(1, self.n_jacobians), dtype=np.float32)
+        lib.scalar_sae_trainer_jacobian_penalties(self._handle, _ptr(out))
+        return out[:self.n_jacobians]
+
     def dead_latents(self, reset=False):
         """Per SAE, latents that no training token activated (a kept code > 0)
         since the trainer was made or last reset: int64 ``[n_saes]``.  With
