@@ -752,3 +752,72 @@ scalar_status scalar_backend_sparse_outer_add(scalar_backend *backend, float *dW
         return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: dW overlaps an input", fn);
     RUN_KERNEL(backend, sparse_outer_add, dW, a, idx, x, n, k, n_rows, d);
 }
+
+/* ---- the Jacobian contraction of JSAE pairs ---- */
+
+/* Shapes: A [n, k_a, h], B [n, k_b, h], g [n, h], J or S [n, k_a, k_b]; sets the
+ * element counts. */
+static scalar_status need_contract(int64_t n, int64_t k_a, int64_t k_b, int64_t h, int64_t *na,
+                                   int64_t *nb, int64_t *ng, int64_t *nj, const char *fn)
+{
+    TRY(need_size(n, "n", fn));
+    TRY(need_size(k_a, "k_a", fn));
+    TRY(need_size(k_b, "k_b", fn));
+    TRY(need_size(h, "h", fn));
+    int64_t t;
+    TRY(need_product(n, k_a, &t, "n * k_a", fn));
+    TRY(need_product(t, h, na, "n * k_a * h", fn));
+    TRY(need_product(t, k_b, nj, "n * k_a * k_b", fn));
+    TRY(need_product(n, k_b, &t, "n * k_b", fn));
+    TRY(need_product(t, h, nb, "n * k_b * h", fn));
+    TRY(need_product(n, h, ng, "n * h", fn));
+    return need_matrix(*na > *nb ? *na : *nb, 1, "the operands", fn);
+}
+
+scalar_status scalar_backend_jacobian_contract(scalar_backend *backend, float *J, const float *A,
+                                               const float *g, const float *B, int64_t n,
+                                               int64_t k_a, int64_t k_b, int64_t h)
+{
+    static const char fn[] = "scalar_backend_jacobian_contract";
+    int64_t na, nb, ng, nj;
+    TRY(need_backend(backend, fn));
+    TRY(need_contract(n, k_a, k_b, h, &na, &nb, &ng, &nj, fn));
+    if (nj == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(J, 1, "J", fn));
+    TRY(need_ptr(A, na > 0, "A", fn));
+    TRY(need_ptr(B, nb > 0, "B", fn));
+    TRY(need_ptr(g, ng > 0, "g", fn));
+    if ((na && ranges_overlap(J, nj, A, na)) || (nb && ranges_overlap(J, nj, B, nb)) ||
+        (ng && ranges_overlap(J, nj, g, ng)))
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: J overlaps an input", fn);
+    RUN_KERNEL(backend, jacobian_contract, J, A, g, B, n, k_a, k_b, h);
+}
+
+scalar_status scalar_backend_jacobian_contract_backward(scalar_backend *backend, float *dA,
+                                                        float *dB, const float *S, const float *A,
+                                                        const float *g, const float *B, int64_t n,
+                                                        int64_t k_a, int64_t k_b, int64_t h)
+{
+    static const char fn[] = "scalar_backend_jacobian_contract_backward";
+    int64_t na, nb, ng, nj;
+    TRY(need_backend(backend, fn));
+    TRY(need_contract(n, k_a, k_b, h, &na, &nb, &ng, &nj, fn));
+    if (na == 0 && nb == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(dA, na > 0, "dA", fn));
+    TRY(need_ptr(dB, nb > 0, "dB", fn));
+    TRY(need_ptr(S, nj > 0, "S", fn));
+    TRY(need_ptr(A, na > 0, "A", fn));
+    TRY(need_ptr(B, nb > 0, "B", fn));
+    TRY(need_ptr(g, ng > 0, "g", fn));
+    const float *in[4] = {S, A, g, B};
+    const int64_t in_n[4] = {nj, na, ng, nb};
+    for (int i = 0; i < 4; i++)
+        if (in_n[i] && ((na && ranges_overlap(dA, na, in[i], in_n[i])) ||
+                        (nb && ranges_overlap(dB, nb, in[i], in_n[i]))))
+            return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: an output overlaps an input", fn);
+    if (na && nb && ranges_overlap(dA, na, dB, nb))
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: dA overlaps dB", fn);
+    RUN_KERNEL(backend, jacobian_contract_backward, dA, dB, S, A, g, B, n, k_a, k_b, h);
+}

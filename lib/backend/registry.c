@@ -218,6 +218,8 @@ int32_t scalar_backend_supports(const scalar_backend *backend, int32_t op)
     case SCALAR_OP_SPARSE_DECODE: return n->sparse_decode != NULL;
     case SCALAR_OP_SPARSE_DOT: return n->sparse_dot != NULL;
     case SCALAR_OP_SPARSE_OUTER_ADD: return n->sparse_outer_add != NULL;
+    case SCALAR_OP_JACOBIAN_CONTRACT: return n->jacobian_contract != NULL;
+    case SCALAR_OP_JACOBIAN_CONTRACT_BACKWARD: return n->jacobian_contract_backward != NULL;
     default: return 0;
     }
 }

@@ -23,11 +23,13 @@
  * sets are constants (detached), as SPEC.md says: nothing else gets a
  * gradient and no second derivative is needed.
  *
- * z comes from one GEMM over all tokens through the backend; the per-token
- * contractions run in OpenMP loops over tokens (thread-private scratch), in
- * blocks of JSAE_BLOCK tokens whose dU, dV rows are then scattered in token
- * order with scalar_backend_sparse_outer_add (bit-identical on any thread
- * count).
+ * Everything runs through the backend, a block of tokens at a time: z is one
+ * GEMM over all tokens; per block, the kept rows are gathered
+ * (gather_rows), mapped by two GEMMs ([block * k, C] x [C, F]), contracted
+ * per token (jacobian_contract, and its backward for S), mapped back by two
+ * GEMMs, and scattered in token order (sparse_outer_add: bit-identical on
+ * any thread count).  Only the LayerNorm projection P and sign(J) are plain
+ * loops here.
  */
 #include <math.h>
 #include <string.h>
@@ -40,40 +42,38 @@
 
 #define TRY SCALAR_TRY
 
-/* Per-thread scratch floats for one token. */
-static int64_t token_scratch(int64_t C, int64_t F, int64_t ki, int64_t ko)
+/* Tokens per block: the [block * k, F] operands stay near 8 MiB each. */
+static int64_t block_tokens(int64_t max_k, int64_t F, int64_t max_tokens)
 {
-    /* Vl [ki, C], B [ki, F], A [ko, F], J then S [ko, ki], dA [ko, F], dB [ki, F] */
-    return ki * C + 2 * ki * F + 2 * ko * F + ko * ki;
+    int64_t rows = ((int64_t)1 << 21) / (max_k * (F > 0 ? F : 1));
+    rows = rows < 1 ? 1 : rows > JSAE_BLOCK ? JSAE_BLOCK : rows;
+    return rows < max_tokens ? rows : max_tokens;
 }
 
 scalar_status scalar__jsae_alloc(scalar__jsae *js, scalar_ctx *ctx, int64_t max_tokens,
                                  int64_t C, int64_t F, int64_t max_k, int64_t max_latents,
                                  int32_t n_threads, const char *fn)
 {
-    int64_t blk = JSAE_BLOCK < max_tokens ? JSAE_BLOCK : max_tokens;
-    js->C = C, js->F = F, js->max_tokens = max_tokens, js->n_threads = n_threads;
+    int64_t blk = block_tokens(max_k, F > C ? F : C, max_tokens), bk = blk * max_k;
+    int64_t wide = F > C ? F : C;
+    js->C = C, js->F = F, js->max_tokens = max_tokens, js->max_k = max_k, js->blk = blk;
+    js->n_threads = n_threads;
+    (void)max_latents;
     js->z = scalar__alloc(ctx, (size_t)(max_tokens * F) * sizeof(float), fn);
     js->g = scalar__alloc(ctx, (size_t)(max_tokens * F) * sizeof(float), fn);
-    js->ones = scalar__alloc(ctx, (size_t)(max_tokens * F) * sizeof(float), fn);
+    js->ones = scalar__alloc(ctx, (size_t)(max_tokens * wide) * sizeof(float), fn);
     js->ln = scalar__alloc(ctx, (size_t)(max_tokens * C) * sizeof(float), fn);
     js->mean = scalar__alloc(ctx, (size_t)(2 * max_tokens) * sizeof(float), fn);
-    js->WeT = scalar__alloc(ctx, (size_t)(max_latents * C) * sizeof(float), fn);
-    js->WfT = scalar__alloc(ctx, (size_t)(F * C) * sizeof(float), fn);
-    js->dV = scalar__alloc(ctx, (size_t)(blk * max_k * C) * sizeof(float), fn);
-    js->dU = scalar__alloc(ctx, (size_t)(blk * max_k * C) * sizeof(float), fn);
-    js->unit = scalar__alloc(ctx, (size_t)(blk * max_k) * sizeof(float), fn);
-    js->max_k = max_k;
-    js->thread = scalar__alloc(ctx, (size_t)(n_threads * token_scratch(C, F, max_k, max_k)) *
-                                        sizeof(float), fn);
-    js->sums = scalar__alloc(ctx, (size_t)n_threads * sizeof(double), fn);
-    if (!js->z || !js->g || !js->ones || !js->ln || !js->mean || !js->WeT || !js->WfT ||
-        !js->dV || !js->dU || !js->unit || !js->thread || !js->sums)
+    /* per block: V, Vl, U, dU, dV, dU2, dV2 [bk, C]; A, B, dA, dB [bk, F]; J, J2 [blk k k] */
+    js->block = scalar__alloc(ctx, (size_t)(7 * bk * C + 4 * bk * F + 2 * bk * max_k) *
+                                       sizeof(float), fn);
+    js->unit = scalar__alloc(ctx, (size_t)bk * sizeof(float), fn);
+    if (!js->z || !js->g || !js->ones || !js->ln || !js->mean || !js->block || !js->unit)
         return SCALAR_E_NOMEM;
     js->rstd = js->mean + max_tokens;
-    for (int64_t i = 0; i < max_tokens * F; i++)
+    for (int64_t i = 0; i < max_tokens * wide; i++)
         js->ones[i] = 1.0f;
-    for (int64_t i = 0; i < blk * max_k; i++)
+    for (int64_t i = 0; i < bk; i++)
         js->unit[i] = 1.0f;
     return SCALAR_OK;
 }
@@ -85,53 +85,11 @@ void scalar__jsae_free(scalar__jsae *js, scalar_ctx *ctx)
     scalar__free(ctx, js->ones);
     scalar__free(ctx, js->ln);
     scalar__free(ctx, js->mean);
-    scalar__free(ctx, js->WeT);
-    scalar__free(ctx, js->WfT);
-    scalar__free(ctx, js->dV);
-    scalar__free(ctx, js->dU);
+    scalar__free(ctx, js->block);
     scalar__free(ctx, js->unit);
-    scalar__free(ctx, js->thread);
-    scalar__free(ctx, js->sums);
 }
 
-/* out[r, :] += sum_c a[r, c] M[c, :] for rows r < rows: [rows, C] x [C, F] */
-static void rows_times(float *restrict out, const float *restrict a, const float *restrict M,
-                       int64_t rows, int64_t C, int64_t F)
-{
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < C; c++) {
-            float s = a[r * C + c];
-            const float *restrict m = M + c * F;
-#pragma omp simd
-            for (int64_t h = 0; h < F; h++)
-                out[r * F + h] += s * m[h];
-        }
-}
-
-/* out[r, :] += sum_c M[idx[r]][c] W[c, :]: rows gathered by index. */
-static void gathered_times(float *restrict out, const float *const *rows_ptr, const float *W,
-                           int64_t rows, int64_t C, int64_t F)
-{
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < C; c++) {
-            float s = rows_ptr[r][c];
-            const float *restrict m = W + c * F;
-#pragma omp simd
-            for (int64_t h = 0; h < F; h++)
-                out[r * F + h] += s * m[h];
-        }
-}
-
-static double dot(const float *a, const float *b, int64_t n)
-{
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        s += (double)a[i] * b[i];
-    return s;
-}
-
-/* L^T w = L w for w given as s . w' (s = gamma rstd): out = w - mean(w) - y (y.w)/C,
- * in place; with fwd, first scale by s (L v = s . P v needs the scale after). */
+/* w <- w - mean(w) - y (y . w) / C: P, the symmetric part of ln_2's Jacobian. */
 static void ln_project(float *w, const float *y, int64_t C)
 {
     double mean = 0.0, yw = 0.0;
@@ -145,102 +103,34 @@ static void ln_project(float *w, const float *y, int64_t C)
         w[c] = (float)((double)w[c] - mean - (double)y[c] * yw);
 }
 
-/* One token: the penalty (unscaled sum of |J|) and, with dU/dV, the scaled
- * gradient rows.  s = gamma rstd and y for the block, NULL for the FF layer. */
-static double token(const scalar__jsae_call *c, int64_t t, float *scratch, float *dU, float *dV)
+/* rows [rows * k, C] of tokens t0..: forward L v = s . P v (fwd), backward
+ * L^T w = P (s . w); s = gamma * rstd[t], y = js->ln[t]. */
+static void ln_jacobian(const scalar__jsae_call *c, float *rows, int64_t t0, int64_t n_tok,
+                        int64_t k, int fwd)
 {
     const scalar__jsae *js = c->js;
-    int64_t C = js->C, F = js->F, ki = c->k_in, ko = c->k_out;
-    const float *g = js->g + t * F;
-    float *Vl = scratch, *B = Vl + ki * C, *A = B + ki * F, *J = A + ko * F;
-    float *dA = J + ko * ki, *dB = dA + ko * F;
-    const float *V[SCALAR__JSAE_MAX_K], *U[SCALAR__JSAE_MAX_K];
-    for (int64_t b = 0; b < ki; b++)
-        V[b] = c->W_dec_in + (int64_t)c->idx_in[t * ki + b] * C;
-    for (int64_t a = 0; a < ko; a++)
-        U[a] = js->WeT + (int64_t)c->idx_out[t * ko + a] * C;
-    /* B = (L) V W_fc */
-    if (c->block) {
-        const float *y = js->ln + t * C; /* y = (x - mean) rstd, kept in ln */
-        float sc = js->rstd[t];
-        for (int64_t b = 0; b < ki; b++) {
-            float *vl = Vl + b * C;
-            memcpy(vl, V[b], (size_t)C * sizeof *vl);
-            ln_project(vl, y, C);
+    int64_t C = js->C;
+#pragma omp parallel for num_threads(js->n_threads) schedule(static) \
+    if (js->n_threads > 1 && n_tok * k * C >= 65536)
+    for (int64_t r = 0; r < n_tok * k; r++) {
+        int64_t t = t0 + r / k;
+        float *w = rows + r * C, sc = js->rstd[t];
+        if (!fwd)
             for (int64_t i = 0; i < C; i++)
-                vl[i] *= c->gamma[i] * sc;
-        }
-        memset(B, 0, (size_t)(ki * F) * sizeof *B);
-        rows_times(B, Vl, c->W_fc, ki, C, F);
-    } else {
-        memset(B, 0, (size_t)(ki * F) * sizeof *B);
-        gathered_times(B, V, c->W_fc, ki, C, F);
-    }
-    /* A = U W_proj^T = U WpT, WpT [C, F] */
-    memset(A, 0, (size_t)(ko * F) * sizeof *A);
-    gathered_times(A, U, c->WpT, ko, C, F);
-    double sum = 0.0;
-    for (int64_t a = 0; a < ko; a++)
-        for (int64_t b = 0; b < ki; b++) {
-            double j = 0.0;
-            for (int64_t h = 0; h < F; h++)
-                j += (double)A[a * F + h] * g[h] * B[b * F + h];
-            if (c->block)
-                j += dot(U[a], V[b], C);
-            J[a * ki + b] = (float)j;
-            sum += fabs(j);
-        }
-    if (!dU)
-        return sum;
-    for (int64_t e = 0; e < ko * ki; e++) /* S = sign(J) scale; sign(0) = 0 */
-        J[e] = J[e] > 0.0f ? c->scale : J[e] < 0.0f ? -c->scale : 0.0f;
-    /* dA = S (B g), dB = S^T (A g) */
-    memset(dA, 0, (size_t)(ko * F) * sizeof *dA);
-    memset(dB, 0, (size_t)(ki * F) * sizeof *dB);
-    for (int64_t a = 0; a < ko; a++)
-        for (int64_t b = 0; b < ki; b++) {
-            float s = J[a * ki + b];
-            if (s == 0.0f)
-                continue;
-#pragma omp simd
-            for (int64_t h = 0; h < F; h++) {
-                dA[a * F + h] += s * B[b * F + h] * g[h];
-                dB[b * F + h] += s * A[a * F + h] * g[h];
-            }
-        }
-    /* dU = dA W_proj (W_proj [F, C]); dV' = dB W_fc^T = dB WfT (WfT [F, C]) */
-    memset(dU, 0, (size_t)(ko * C) * sizeof *dU);
-    memset(dV, 0, (size_t)(ki * C) * sizeof *dV);
-    rows_times(dU, dA, c->W_proj, ko, F, C);
-    rows_times(dV, dB, js->WfT, ki, F, C);
-    if (c->block) {
-        const float *y = js->ln + t * C;
-        float sc = js->rstd[t];
-        for (int64_t b = 0; b < ki; b++) {
-            float *dv = dV + b * C;
+                w[i] *= c->gamma[i] * sc;
+        ln_project(w, js->ln + t * C, C);
+        if (fwd)
             for (int64_t i = 0; i < C; i++)
-                dv[i] *= c->gamma[i] * sc;
-            ln_project(dv, y, C);
-        }
-        for (int64_t a = 0; a < ko; a++) /* the skip path: J += u_a . v_b */
-            for (int64_t b = 0; b < ki; b++) {
-                float s = J[a * ki + b];
-                for (int64_t i = 0; i < C; i++) {
-                    dU[a * C + i] += s * V[b][i];
-                    dV[b * C + i] += s * U[a][i];
-                }
-            }
+                w[i] *= c->gamma[i] * sc;
     }
-    return sum;
 }
 
-scalar_status scalar__jsae_run(const scalar__jsae_call *c, int64_t n, int grad, double *penalty)
+/* z = (LN(x) or x) W_fc + b_fc; g = gelu'(z); for the block, ln then holds y. */
+static scalar_status path_constants(const scalar__jsae_call *c, int64_t n)
 {
     const scalar__jsae *js = c->js;
     scalar_backend *be = scalar_ctx_backend(c->ctx);
-    int64_t C = js->C, F = js->F, ki = c->k_in, ko = c->k_out;
-    int32_t nt = js->n_threads;
-    /* z = (LN(x) or x) W_fc + b_fc;  g = gelu'(z);  for the block, ln holds y */
+    int64_t C = js->C, F = js->F;
     const float *xin = c->x_in;
     if (c->block) {
         TRY(scalar_backend_layernorm_forward(be, js->ln, js->mean, js->rstd, c->x_in, c->gamma,
@@ -252,42 +142,81 @@ scalar_status scalar__jsae_run(const scalar__jsae_call *c, int64_t n, int grad, 
     TRY(scalar_backend_bias_add(be, js->z, c->b_fc, n, F));
     memset(js->g, 0, (size_t)(n * F) * sizeof(float));
     TRY(scalar_backend_gelu_backward(be, js->g, js->z, js->ones, n * F));
-    if (c->block) /* y = (x - mean) rstd, replacing LN(x) now that z is made */
+    if (c->block)
         for (int64_t t = 0; t < n; t++)
             for (int64_t i = 0; i < C; i++)
                 js->ln[t * C + i] = (c->x_in[t * C + i] - js->mean[t]) * js->rstd[t];
-    /* W_enc_out^T rows [n_out, C]; W_fc^T [F, C] */
-    for (int64_t i = 0; i < C; i++)
-        for (int64_t a = 0; a < c->n_out; a++)
-            js->WeT[a * C + i] = c->W_enc_out[i * c->ld_enc_out + a];
-    for (int64_t i = 0; i < C; i++)
-        for (int64_t h = 0; h < F; h++)
-            js->WfT[h * C + i] = c->W_fc[i * F + h];
-    double total = 0.0;
-    int64_t per_thread = token_scratch(C, F, js->max_k, js->max_k);
-    for (int64_t t0 = 0; t0 < n; t0 += JSAE_BLOCK) {
-        int64_t rows = n - t0 < JSAE_BLOCK ? n - t0 : JSAE_BLOCK;
-        double sum = 0.0;
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : sum) if (nt > 1)
-        for (int64_t r = 0; r < rows; r++) {
-            int tid = 0;
-#if defined(_OPENMP)
-            tid = omp_get_thread_num();
-#endif
-            float *scratch = js->thread + (int64_t)tid * per_thread;
-            sum += token(c, t0 + r, scratch, grad ? js->dU + r * ko * C : NULL,
-                         grad ? js->dV + r * ki * C : NULL);
-        }
-        total += sum;
-        if (grad) { /* scatter in token order: dW[idx] += 1 * row */
-            TRY(scalar_backend_sparse_outer_add(be, c->grad_W_dec_in, js->unit,
-                                                c->idx_in + t0 * ki, js->dV, rows * ki, 1,
-                                                c->n_in, C));
-            TRY(scalar_backend_sparse_outer_add(be, c->grad_WT_enc_out, js->unit,
-                                                c->idx_out + t0 * ko, js->dU, rows * ko, 1,
-                                                c->n_out, C));
-        }
+    return SCALAR_OK;
+}
+
+/* One block of `rows` tokens from t0: adds sum |J| to *sum; with grad, the
+ * scaled gradient rows into the call's buffers. */
+static scalar_status run_block(const scalar__jsae_call *c, int64_t t0, int64_t rows, int grad,
+                               double *sum)
+{
+    const scalar__jsae *js = c->js;
+    scalar_backend *be = scalar_ctx_backend(c->ctx);
+    int64_t C = js->C, F = js->F, ki = c->k_in, ko = c->k_out;
+    int64_t bk = js->blk * js->max_k;
+    float *V = js->block, *Vl = V + bk * C, *U = Vl + bk * C, *dU = U + bk * C, *dV = dU + bk * C;
+    float *dU2 = dV + bk * C, *dV2 = dU2 + bk * C, *A = dV2 + bk * C, *B = A + bk * F;
+    float *dA = B + bk * F, *dB = dA + bk * F, *J = dB + bk * F, *J2 = J + bk * js->max_k;
+    const float *g = js->g + t0 * F;
+    const int32_t *ii = c->idx_in + t0 * ki, *io = c->idx_out + t0 * ko;
+    /* B = (L) V W_fc;  A = U W_proj^T, U = W_enc_out^T rows */
+    TRY(scalar_backend_gather_rows(be, V, c->W_dec_in, ii, rows * ki, c->n_in, C));
+    const float *Vmap = V;
+    if (c->block) {
+        memcpy(Vl, V, (size_t)(rows * ki * C) * sizeof *Vl);
+        ln_jacobian(c, Vl, t0, rows, ki, 1);
+        Vmap = Vl;
     }
+    TRY(scalar_backend_sgemm(be, SCALAR_NO_TRANS, SCALAR_NO_TRANS, rows * ki, F, C, 1.0f, Vmap, C,
+                             c->W_fc, F, 0.0f, B, F));
+    TRY(scalar_backend_gather_rows(be, U, c->WeT, io, rows * ko, c->n_out, C));
+    TRY(scalar_backend_sgemm(be, SCALAR_NO_TRANS, SCALAR_TRANS, rows * ko, F, C, 1.0f, U, C,
+                             c->W_proj, C, 0.0f, A, F));
+    TRY(scalar_backend_jacobian_contract(be, J, A, g, B, rows, ko, ki, F));
+    if (c->block) { /* the skip path: J += U V^T, a contraction with g = 1 */
+        TRY(scalar_backend_jacobian_contract(be, J2, U, js->ones, V, rows, ko, ki, C));
+        for (int64_t e = 0; e < rows * ko * ki; e++)
+            J[e] += J2[e];
+    }
+    double s = 0.0;
+    for (int64_t e = 0; e < rows * ko * ki; e++) {
+        s += fabs((double)J[e]);
+        J[e] = J[e] > 0.0f ? c->scale : J[e] < 0.0f ? -c->scale : 0.0f; /* S; sign(0) = 0 */
+    }
+    *sum += s;
+    if (!grad)
+        return SCALAR_OK;
+    /* dU = (S (B g)) W_proj (+ S V);  dV = L^T ((S^T (A g)) W_fc^T) (+ S^T U) */
+    TRY(scalar_backend_jacobian_contract_backward(be, dA, dB, J, A, g, B, rows, ko, ki, F));
+    TRY(scalar_backend_sgemm(be, SCALAR_NO_TRANS, SCALAR_NO_TRANS, rows * ko, C, F, 1.0f, dA, F,
+                             c->W_proj, C, 0.0f, dU, C));
+    TRY(scalar_backend_sgemm(be, SCALAR_NO_TRANS, SCALAR_TRANS, rows * ki, C, F, 1.0f, dB, F,
+                             c->W_fc, F, 0.0f, dV, C));
+    if (c->block) {
+        ln_jacobian(c, dV, t0, rows, ki, 0);
+        TRY(scalar_backend_jacobian_contract_backward(be, dU2, dV2, J, U, js->ones, V, rows, ko,
+                                                      ki, C));
+        TRY(scalar_backend_add(be, dU, dU, dU2, rows * ko * C));
+        TRY(scalar_backend_add(be, dV, dV, dV2, rows * ki * C));
+    }
+    /* scatter in token order: dW[idx] += 1 * row */
+    TRY(scalar_backend_sparse_outer_add(be, c->grad_W_dec_in, js->unit, ii, dV, rows * ki, 1,
+                                        c->n_in, C));
+    return scalar_backend_sparse_outer_add(be, c->grad_WT_enc_out, js->unit, io, dU, rows * ko, 1,
+                                           c->n_out, C);
+}
+
+scalar_status scalar__jsae_run(const scalar__jsae_call *c, int64_t n, int grad, double *penalty)
+{
+    const scalar__jsae *js = c->js;
+    TRY(path_constants(c, n));
+    double total = 0.0;
+    for (int64_t t0 = 0; t0 < n; t0 += js->blk)
+        TRY(run_block(c, t0, n - t0 < js->blk ? n - t0 : js->blk, grad, &total));
     *penalty = total;
     return SCALAR_OK;
 }

@@ -7,24 +7,21 @@
 
 #include "sae_internal.h"
 
-/* Tokens per block of scattered gradient rows. */
+/* Most tokens per block. */
 #define JSAE_BLOCK 1024
 /* The largest k of a JSAE SAE (per-token index arrays live on the stack). */
 #define SCALAR__JSAE_MAX_K 256
 
 /* Scratch shared by the pairs of one trainer (sized at the first pair). */
 typedef struct scalar__jsae {
-    int64_t C, F, max_tokens, max_k;
+    int64_t C, F, max_tokens, max_k, blk;
     int32_t n_threads;
-    float *z, *g, *ones;   /* [max_tokens, F] */
+    float *z, *g;          /* [max_tokens, F] */
+    float *ones;           /* [max_tokens, max(C, F)] */
     float *ln;             /* [max_tokens, C]: LN(x), then y = (x - mean) rstd */
     float *mean, *rstd;    /* [max_tokens] */
-    float *WeT;            /* [max latents, C] the out-SAE's W_enc^T */
-    float *WfT;            /* [F, C] */
-    float *dU, *dV;        /* [JSAE_BLOCK * max_k, C] gradient rows */
-    float *unit;           /* [JSAE_BLOCK * max_k] ones */
-    float *thread;         /* per-thread token scratch */
-    double *sums;
+    float *block;          /* one block's operands (sae_jsae.c) */
+    float *unit;           /* [blk * max_k] ones */
 } scalar__jsae;
 
 /* One pair's penalty pass. */
@@ -36,11 +33,9 @@ typedef struct scalar__jsae_call {
     const int32_t *idx_in, *idx_out; /* [n, k_in], [n, k_out] */
     int64_t k_in, k_out, n_in, n_out; /* n_*: the SAEs' latents */
     const float *W_dec_in;        /* [n_in, C] */
-    const float *W_enc_out;       /* [C, n_out] with row stride ld_enc_out */
-    int64_t ld_enc_out;
+    const float *WeT;             /* [n_out, C] the out-SAE's W_enc^T */
     const float *W_fc, *b_fc;     /* [C, F], [F] */
     const float *W_proj;          /* [F, C] */
-    const float *WpT;             /* [C, F] = W_proj^T */
     const float *gamma, *beta;    /* ln_2, block only */
     float eps;
     float scale;                  /* d penalty / d|J| */

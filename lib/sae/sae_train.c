@@ -50,7 +50,7 @@ typedef struct train_pair {
     float lambda;
     float penalty;             /* lambda * P of the last pass */
     int32_t *idx_in, *idx_out; /* [max_tokens, k] the SAEs' kept latents */
-    float *WpT;                /* [C, F] the layer's W_proj^T */
+    float *WeT;                /* [n_out, C] the out-SAE's W_enc^T, made each pass */
 } train_pair;
 
 struct scalar_sae_trainer {
@@ -170,7 +170,7 @@ void scalar_sae_trainer_free(scalar_sae_trainer *t)
     for (int32_t p = 0; t->pairs && p < t->n_pairs; p++) {
         scalar__free(ctx, t->pairs[p].idx_in);
         scalar__free(ctx, t->pairs[p].idx_out);
-        scalar__free(ctx, t->pairs[p].WpT);
+        scalar__free(ctx, t->pairs[p].WeT);
     }
     scalar__free(ctx, t->pairs);
     scalar__free(ctx, t->keep_idx);
@@ -480,12 +480,17 @@ static scalar_status pair_pass(scalar_sae_trainer *t, train_pair *p, const float
     c.n_in = gi->g->sizes[ji];
     c.n_out = go->g->sizes[jo];
     c.W_dec_in = gi->g->W_dec;
-    c.W_enc_out = go->g->W_enc;
-    c.ld_enc_out = scalar__group_n_max(go->g);
+    int64_t C = gi->g->d_in, n_out = go->g->sizes[jo], ld = scalar__group_n_max(go->g);
+    const float *We = go->g->W_enc; /* [C, ld]: its first n_out columns, as rows */
+#pragma omp parallel for num_threads(scalar_ctx_n_threads(t->ctx)) schedule(static) \
+    if (scalar_ctx_n_threads(t->ctx) > 1 && n_out * C >= 65536)
+    for (int64_t a = 0; a < n_out; a++)
+        for (int64_t i = 0; i < C; i++)
+            p->WeT[a * C + i] = We[i * ld + a];
+    c.WeT = p->WeT;
     c.W_fc = w->fc_w;
     c.b_fc = w->fc_b;
     c.W_proj = w->mlp_proj_w;
-    c.WpT = p->WpT;
     c.gamma = w->ln2_w;
     c.beta = w->ln2_b;
     c.eps = t->model->cfg.layer_norm_eps;
@@ -759,22 +764,19 @@ scalar_status scalar_sae_trainer_add_jacobian(scalar_sae_trainer *t, int32_t sae
     memset(p, 0, sizeof *p);
     p->in = sae_in, p->out = sae_out, p->path = path, p->layer = layer, p->mode = mode;
     p->lambda = lambda;
-    int64_t C = t->model->cfg.n_embd, F = t->model->cfg.d_mlp;
+    int64_t C = t->model->cfg.n_embd;
     int64_t kin = t->groups[t->sae_group[sae_in]].g->k;
     int64_t kout = t->groups[t->sae_group[sae_out]].g->k;
     p->idx_in = scalar__calloc(t->ctx, (size_t)(t->max_tokens * kin), sizeof(int32_t), fn);
     p->idx_out = scalar__calloc(t->ctx, (size_t)(t->max_tokens * kout), sizeof(int32_t), fn);
-    p->WpT = scalar__alloc(t->ctx, (size_t)(C * F) * sizeof(float), fn);
-    if (!p->idx_in || !p->idx_out || !p->WpT) {
+    int64_t n_out = t->groups[t->sae_group[sae_out]].g->sizes[t->sae_member[sae_out]];
+    p->WeT = scalar__alloc(t->ctx, (size_t)(n_out * C) * sizeof(float), fn);
+    if (!p->idx_in || !p->idx_out || !p->WeT) {
         scalar__free(t->ctx, p->idx_in);
         scalar__free(t->ctx, p->idx_out);
-        scalar__free(t->ctx, p->WpT);
+        scalar__free(t->ctx, p->WeT);
         return SCALAR_E_NOMEM;
     }
-    const float *Wp = t->model->w.layer[layer].mlp_proj_w; /* [F, C] */
-    for (int64_t h = 0; h < F; h++)
-        for (int64_t c = 0; c < C; c++)
-            p->WpT[c * F + h] = Wp[h * C + c];
     t->keep_idx[sae_in] = p->idx_in;
     t->keep_idx[sae_out] = p->idx_out;
     t->n_pairs++;

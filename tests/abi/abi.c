@@ -81,7 +81,9 @@ _Static_assert(SCALAR_BACKEND_OPS_V2_SIZE == 272, "ops v2 size");
 AT(scalar_backend_ops, sparse_decode, 272);
 AT(scalar_backend_ops, sparse_dot, 280);
 AT(scalar_backend_ops, sparse_outer_add, 288);
-_Static_assert(SCALAR_BACKEND_OPS_V3_SIZE == 296, "ops v3 size");
+AT(scalar_backend_ops, jacobian_contract, 296);
+AT(scalar_backend_ops, jacobian_contract_backward, 304);
+_Static_assert(SCALAR_BACKEND_OPS_V3_SIZE == 312, "ops v3 size");
 _Static_assert(sizeof(scalar_backend_ops) == SCALAR_BACKEND_OPS_V3_SIZE, "ops size");
 
 /* Frozen constants. */
@@ -105,7 +107,8 @@ _Static_assert(SCALAR_OP_ATTENTION_FORWARD == 10 && SCALAR_OP_ATTENTION_BACKWARD
                    SCALAR_OP_CROSS_ENTROPY_BACKWARD == 15 && SCALAR_OP_SUM_ROWS == 16 &&
                    SCALAR_OP_ADD == 17 && SCALAR_OP_SUMSQ == 18 && SCALAR_OP_ADAMW == 19 &&
                    SCALAR_OP_SPARSE_DECODE == 20 && SCALAR_OP_SPARSE_DOT == 21 &&
-                   SCALAR_OP_SPARSE_OUTER_ADD == 22 && SCALAR_OP_COUNT == 23,
+                   SCALAR_OP_SPARSE_OUTER_ADD == 22 && SCALAR_OP_JACOBIAN_CONTRACT == 23 &&
+                   SCALAR_OP_JACOBIAN_CONTRACT_BACKWARD == 24 && SCALAR_OP_COUNT == 25,
                "model-layer op ids");
 
 /* scalar_model_config, version 1: 40 bytes, no padding holes. */

@@ -15,6 +15,11 @@
  *                                    measured NMSE over 3000 entries ~1e-14
  * Finite differences: central, h = 1e-2 on a loss linear in each argument
  * (so the difference is exact up to rounding), relative error <= 1e-3.
+ *
+ * The Jacobian contraction (J = (A g) B^T per token) and its backward: per
+ * entry |x - ref| <= 1e-6 * (the sum of |terms|), float sums against
+ * cpu-ref's double; its backward against finite differences of
+ * L = sum S . J (linear in A and B) within 1e-3 relative.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -312,6 +317,209 @@ START_TEST(test_cpu_sparse_one_and_two_threads_bit_identical)
 }
 END_TEST
 
+/* ---- the Jacobian contraction ---- */
+
+typedef struct jc_case {
+    int64_t n, ka, kb, h;
+    float *A, *g, *B, *S;
+} jc_case;
+
+static void jc_make(jc_case *c, int64_t n, int64_t ka, int64_t kb, int64_t h, scalar__rng *rng)
+{
+    c->n = n, c->ka = ka, c->kb = kb, c->h = h;
+    c->A = bt_floats(n * ka * h);
+    c->B = bt_floats(n * kb * h);
+    c->g = bt_floats(n * h);
+    c->S = bt_floats(n * ka * kb);
+    bt_fill_normal(c->A, n * ka * h, rng, 1.0f, 0.0f);
+    bt_fill_normal(c->B, n * kb * h, rng, 1.0f, 0.0f);
+    bt_fill_normal(c->g, n * h, rng, 0.5f, 0.5f);
+    bt_fill_normal(c->S, n * ka * kb, rng, 1.0f, 0.0f);
+}
+
+static void jc_free(jc_case *c)
+{
+    free(c->A);
+    free(c->B);
+    free(c->g);
+    free(c->S);
+}
+
+START_TEST(test_jacobian_contract_known_values_and_arguments)
+{
+    static const char *const names[] = {"cpu", "cpu-ref"};
+    for (int i = 0; i < 2; i++) {
+        scalar_ctx *ctx = bt_ctx(names[i], 1);
+        scalar_backend *be = scalar_ctx_backend(ctx);
+        /* one token, k_a 1, k_b 2, h 2: J[0, b] = sum_h A[h] g[h] B[b, h] */
+        float A[2] = {1, 2}, g[2] = {3, -1}, B[4] = {1, 1, 2, -1}, J[2], S[2] = {1, -2};
+        float dA[2], dB[4];
+        ck_assert_int_eq(scalar_backend_jacobian_contract(be, J, A, g, B, 1, 1, 2, 2), SCALAR_OK);
+        ck_assert(J[0] == 3 - 2 && J[1] == 6 + 2);
+        ck_assert_int_eq(scalar_backend_jacobian_contract_backward(be, dA, dB, S, A, g, B, 1, 1,
+                                                                   2, 2),
+                         SCALAR_OK);
+        /* dA = g (S0 B0 + S1 B1) = (3, -1) * (1 - 4, 1 + 2); dB[b] = g S[b] A */
+        ck_assert(dA[0] == -9 && dA[1] == -3);
+        ck_assert(dB[0] == 3 && dB[1] == -2 && dB[2] == -6 && dB[3] == 4);
+        scalar_ctx_free(ctx);
+    }
+    scalar_ctx *ctx = bt_ctx("cpu", 1);
+    scalar_backend *be = scalar_ctx_backend(ctx);
+    float x[8] = {0};
+    bt_assert_error(scalar_backend_jacobian_contract(be, x, x, x, x, 1, 1, 1, 2),
+                    SCALAR_E_INVALID_ARG, "overlaps");
+    bt_assert_error(scalar_backend_jacobian_contract(be, NULL, x, x, x, 1, 1, 1, 2),
+                    SCALAR_E_INVALID_ARG, "J is NULL");
+    bt_assert_error(scalar_backend_jacobian_contract(be, x, x, x, x, 1, -1, 1, 2),
+                    SCALAR_E_INVALID_ARG, "k_a=-1");
+    bt_assert_error(scalar_backend_jacobian_contract_backward(be, x, x + 1, x, x + 5, x + 6,
+                                                              x + 7, 1, 1, 1, 1),
+                    SCALAR_E_INVALID_ARG, "overlaps an input");
+    bt_assert_error(scalar_backend_jacobian_contract_backward(be, x, x, x + 4, x + 5, x + 6,
+                                                              x + 7, 1, 1, 1, 1),
+                    SCALAR_E_INVALID_ARG, "dA overlaps dB");
+    ck_assert_int_eq(scalar_backend_jacobian_contract_backward(be, x, x + 1, x + 4, x + 5, x + 6,
+                                                               x + 7, 1, 1, 1, 1),
+                     SCALAR_OK);
+    ck_assert_int_eq(scalar_backend_jacobian_contract(be, NULL, NULL, NULL, NULL, 0, 3, 3, 9),
+                     SCALAR_OK);
+    scalar_ctx_free(ctx);
+}
+END_TEST
+
+/* L = sum S . J: dL/dA and dL/dB by central differences. */
+START_TEST(test_jacobian_contract_backward_matches_finite_differences)
+{
+    scalar__rng rng;
+    scalar__rng_init(&rng, 5, 0);
+    scalar_ctx *ctx = bt_ctx("cpu", 1);
+    scalar_backend *be = scalar_ctx_backend(ctx);
+    jc_case c;
+    jc_make(&c, 3, 2, 3, 5, &rng);
+    float *J = bt_floats(c.n * c.ka * c.kb), *dA = bt_floats(c.n * c.ka * c.h);
+    float *dB = bt_floats(c.n * c.kb * c.h);
+    ck_assert_int_eq(scalar_backend_jacobian_contract_backward(be, dA, dB, c.S, c.A, c.g, c.B,
+                                                               c.n, c.ka, c.kb, c.h),
+                     SCALAR_OK);
+    float *params[2] = {c.A, c.B}, *grads[2] = {dA, dB};
+    int64_t sizes[2] = {c.n * c.ka * c.h, c.n * c.kb * c.h};
+    const float step = 1e-2f;
+    for (int p = 0; p < 2; p++)
+        for (int64_t i = 0; i < sizes[p]; i++) {
+            double L[2];
+            float keep = params[p][i];
+            for (int side = 0; side < 2; side++) {
+                params[p][i] = keep + (side ? -step : step);
+                ck_assert_int_eq(scalar_backend_jacobian_contract(be, J, c.A, c.g, c.B, c.n, c.ka,
+                                                                  c.kb, c.h),
+                                 SCALAR_OK);
+                L[side] = 0.0;
+                for (int64_t e = 0; e < c.n * c.ka * c.kb; e++)
+                    L[side] += (double)c.S[e] * J[e];
+            }
+            params[p][i] = keep;
+            double fd = (L[0] - L[1]) / (2.0 * step);
+            ck_assert_msg(fabs(fd - grads[p][i]) <= 1e-3 * (1.0 + fabs(fd)),
+                          "%s[%lld]: %g vs fd %g", p ? "dB" : "dA", (long long)i,
+                          (double)grads[p][i], fd);
+        }
+    free(J);
+    free(dA);
+    free(dB);
+    jc_free(&c);
+    scalar_ctx_free(ctx);
+}
+END_TEST
+
+/* |x - ref| <= 1e-6 * sum |terms| per entry, the terms given by `cond`. */
+static void jc_compare(const float *x, const float *ref, const double *cond, int64_t n,
+                       const char *what, const char *name)
+{
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(fabs((double)x[i] - ref[i]) <= 1e-6 * cond[i] + 1e-30,
+                      "%s %s[%lld]: %.9g vs %.9g", name, what, (long long)i, (double)x[i],
+                      (double)ref[i]);
+}
+
+static void conf_jacobian(scalar_backend *be, scalar_backend *ref, const char *name,
+                          scalar__rng *rng)
+{
+    static const int64_t ns[] = {1, 5, 70}, ks[] = {1, 3, 10}, hs[] = {1, 17, 64, 256};
+    for (int trial = 0; trial < 16; trial++) {
+        jc_case c;
+        jc_make(&c, ns[scalar__rng_below(rng, 3)], ks[scalar__rng_below(rng, 3)],
+                ks[scalar__rng_below(rng, 3)], hs[scalar__rng_below(rng, 4)], rng);
+        int64_t nj = c.n * c.ka * c.kb, na = c.n * c.ka * c.h, nb = c.n * c.kb * c.h;
+        float *J = bt_floats(nj), *Jr = bt_floats(nj), *dA = bt_floats(na), *dAr = bt_floats(na);
+        float *dB = bt_floats(nb), *dBr = bt_floats(nb);
+        double *cj = calloc((size_t)nj, sizeof(double)), *ca = calloc((size_t)na, sizeof(double));
+        double *cb = calloc((size_t)nb, sizeof(double));
+        ck_assert(cj && ca && cb);
+        ck_assert_int_eq(scalar_backend_jacobian_contract(be, J, c.A, c.g, c.B, c.n, c.ka, c.kb,
+                                                          c.h), SCALAR_OK);
+        ck_assert_int_eq(scalar_backend_jacobian_contract(ref, Jr, c.A, c.g, c.B, c.n, c.ka,
+                                                          c.kb, c.h), SCALAR_OK);
+        ck_assert_int_eq(scalar_backend_jacobian_contract_backward(be, dA, dB, c.S, c.A, c.g, c.B,
+                                                                   c.n, c.ka, c.kb, c.h),
+                         SCALAR_OK);
+        ck_assert_int_eq(scalar_backend_jacobian_contract_backward(ref, dAr, dBr, c.S, c.A, c.g,
+                                                                   c.B, c.n, c.ka, c.kb, c.h),
+                         SCALAR_OK);
+        for (int64_t t = 0; t < c.n; t++)
+            for (int64_t a = 0; a < c.ka; a++)
+                for (int64_t b = 0; b < c.kb; b++)
+                    for (int64_t i = 0; i < c.h; i++) {
+                        double ag = fabs((double)c.A[(t * c.ka + a) * c.h + i] * c.g[t * c.h + i]);
+                        double bg = fabs((double)c.B[(t * c.kb + b) * c.h + i] * c.g[t * c.h + i]);
+                        double s = fabs((double)c.S[(t * c.ka + a) * c.kb + b]);
+                        cj[(t * c.ka + a) * c.kb + b] += ag * fabs(c.B[(t * c.kb + b) * c.h + i]);
+                        ca[(t * c.ka + a) * c.h + i] += s * bg;
+                        cb[(t * c.kb + b) * c.h + i] += s * ag;
+                    }
+        jc_compare(J, Jr, cj, nj, "J", name);
+        jc_compare(dA, dAr, ca, na, "dA", name);
+        jc_compare(dB, dBr, cb, nb, "dB", name);
+        free(J), free(Jr), free(dA), free(dAr), free(dB), free(dBr), free(cj), free(ca), free(cb);
+        jc_free(&c);
+    }
+}
+
+START_TEST(test_conformance_jacobian)
+{
+    bt_for_each_backend(conf_jacobian);
+}
+END_TEST
+
+START_TEST(test_cpu_jacobian_one_and_two_threads_bit_identical)
+{
+    scalar__rng rng;
+    scalar__rng_init(&rng, 13, 0);
+    jc_case c;
+    jc_make(&c, 300, 10, 10, 64, &rng); /* above the parallel threshold */
+    int64_t nj = c.n * c.ka * c.kb, na = c.n * c.ka * c.h;
+    float *out[2][3];
+    for (int k = 0; k < 2; k++) {
+        scalar_ctx *ctx = bt_ctx("cpu", k + 1);
+        scalar_backend *be = scalar_ctx_backend(ctx);
+        out[k][0] = bt_floats(nj), out[k][1] = bt_floats(na), out[k][2] = bt_floats(na);
+        ck_assert_int_eq(scalar_backend_jacobian_contract(be, out[k][0], c.A, c.g, c.B, c.n, c.ka,
+                                                          c.kb, c.h), SCALAR_OK);
+        ck_assert_int_eq(scalar_backend_jacobian_contract_backward(be, out[k][1], out[k][2], c.S,
+                                                                   c.A, c.g, c.B, c.n, c.ka, c.kb,
+                                                                   c.h), SCALAR_OK);
+        scalar_ctx_free(ctx);
+    }
+    ck_assert(memcmp(out[0][0], out[1][0], (size_t)nj * sizeof(float)) == 0);
+    ck_assert(memcmp(out[0][1], out[1][1], (size_t)na * sizeof(float)) == 0);
+    ck_assert(memcmp(out[0][2], out[1][2], (size_t)na * sizeof(float)) == 0);
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < 3; j++)
+            free(out[k][j]);
+    jc_free(&c);
+}
+END_TEST
+
 TCase *bt_sparse_tcase(void)
 {
     TCase *tc = tcase_create("sparse");
@@ -321,5 +529,9 @@ TCase *bt_sparse_tcase(void)
     tcase_add_test(tc, test_sparse_gradients_match_finite_differences);
     tcase_add_test(tc, test_conformance_sparse);
     tcase_add_test(tc, test_cpu_sparse_one_and_two_threads_bit_identical);
+    tcase_add_test(tc, test_jacobian_contract_known_values_and_arguments);
+    tcase_add_test(tc, test_jacobian_contract_backward_matches_finite_differences);
+    tcase_add_test(tc, test_conformance_jacobian);
+    tcase_add_test(tc, test_cpu_jacobian_one_and_two_threads_bit_identical);
     return tc;
 }

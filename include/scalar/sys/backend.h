@@ -66,7 +66,9 @@ SCALAR_BEGIN_DECL
 #define SCALAR_OP_SPARSE_DECODE 20          /**< scalar_backend_sparse_decode() */
 #define SCALAR_OP_SPARSE_DOT 21             /**< scalar_backend_sparse_dot() */
 #define SCALAR_OP_SPARSE_OUTER_ADD 22       /**< scalar_backend_sparse_outer_add() */
-#define SCALAR_OP_COUNT 23 /**< Number of operation ids in this version. */
+#define SCALAR_OP_JACOBIAN_CONTRACT 23      /**< scalar_backend_jacobian_contract() */
+#define SCALAR_OP_JACOBIAN_CONTRACT_BACKWARD 24 /**< scalar_backend_jacobian_contract_backward() */
+#define SCALAR_OP_COUNT 25 /**< Number of operation ids in this version. */
 /** @} */
 
 /** Transpose flag of scalar_backend_sgemm(): use the matrix as stored. */
@@ -209,7 +211,15 @@ typedef struct scalar_backend_ops {
     scalar_status (*sparse_outer_add)(void *self, float *dW, const float *a, const int32_t *idx,
                                       const float *x, int64_t n, int64_t k, int64_t n_rows,
                                       int64_t d);
-    /* slots above: abi 1, version 3 = 296 bytes on LP64 (SCALAR_BACKEND_OPS_V3_SIZE) */
+    /** See scalar_backend_jacobian_contract(). @since 0.2 */
+    scalar_status (*jacobian_contract)(void *self, float *J, const float *A, const float *g,
+                                       const float *B, int64_t n, int64_t k_a, int64_t k_b,
+                                       int64_t h);
+    /** See scalar_backend_jacobian_contract_backward(). @since 0.2 */
+    scalar_status (*jacobian_contract_backward)(void *self, float *dA, float *dB, const float *S,
+                                                const float *A, const float *g, const float *B,
+                                                int64_t n, int64_t k_a, int64_t k_b, int64_t h);
+    /* slots above: abi 1, version 3 = 312 bytes on LP64 (SCALAR_BACKEND_OPS_V3_SIZE) */
 } scalar_backend_ops;
 
 /** Size of the first version of ::scalar_backend_ops on LP64; smaller structs are refused. */
@@ -223,10 +233,10 @@ typedef struct scalar_backend_ops {
 #define SCALAR_BACKEND_OPS_V2_SIZE 272u
 /**
  * Size of the third version of ::scalar_backend_ops on LP64 (the sparse-code
- * kernels of the SAE layer appended after `adamw`).  Smaller tables read the
- * slots they lack as NULL: those kernels run on cpu-ref.
+ * and Jacobian kernels of the SAE layer appended after `adamw`).  Smaller
+ * tables read the slots they lack as NULL: those kernels run on cpu-ref.
  */
-#define SCALAR_BACKEND_OPS_V3_SIZE 296u
+#define SCALAR_BACKEND_OPS_V3_SIZE 312u
 
 /**
  * @brief Register a backend so contexts can select it by name.
@@ -889,6 +899,61 @@ SCALAR_API scalar_status scalar_backend_sparse_outer_add(scalar_backend *backend
                                                          const float *a, const int32_t *idx,
                                                          const float *x, int64_t n, int64_t k,
                                                          int64_t n_rows, int64_t d);
+
+/**
+ * @brief Per-token Jacobian contraction of a JSAE pair:
+ *        `J[t, a, b] = sum_h A[t, a, h] g[t, h] B[t, b, h]`.
+ *
+ * A holds the out-SAE's kept encoder columns mapped back through the path
+ * (`W_enc_out[:, a]^T W_proj^T`), B the in-SAE's kept decoder rows mapped
+ * forward (`W_dec_in[b] W_fc`), g the path's diagonal (gelu' at the token's
+ * pre-activation): J is the token's Jacobian between the two sets of kept
+ * latents.  The summation order is the backend's (cpu-ref sums in double).
+ *
+ * @param[in]  backend borrowed.
+ * @param[out] J       [n, k_a, k_b], written.
+ * @param[in]  A       [n, k_a, h].
+ * @param[in]  g       [n, h].
+ * @param[in]  B       [n, k_b, h].
+ * @param[in]  n       tokens.
+ * @param[in]  k_a     rows of A per token.
+ * @param[in]  k_b     rows of B per token.
+ * @param[in]  h       the contracted width.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL with non-zero sizes, a
+ *         negative size, @p J overlapping an input); ::SCALAR_E_BACKEND.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_backend_jacobian_contract(scalar_backend *backend, float *J,
+                                                          const float *A, const float *g,
+                                                          const float *B, int64_t n, int64_t k_a,
+                                                          int64_t k_b, int64_t h);
+
+/**
+ * @brief Backward of scalar_backend_jacobian_contract() for `dL/dJ = S`:
+ *        `dA[t, a, :] = g[t] * sum_b S[t, a, b] B[t, b, :]` and
+ *        `dB[t, b, :] = g[t] * sum_a S[t, a, b] A[t, a, :]` (both written).
+ *
+ * g is a constant (SPEC.md's JSAE holds gelu' fixed), so it gets no gradient.
+ * The summation order is the backend's (cpu-ref sums in double).
+ *
+ * @param[in]  backend borrowed.
+ * @param[out] dA      [n, k_a, h].
+ * @param[out] dB      [n, k_b, h].
+ * @param[in]  S       [n, k_a, k_b].
+ * @param[in]  A       [n, k_a, h].
+ * @param[in]  g       [n, h].
+ * @param[in]  B       [n, k_b, h].
+ * @param[in]  n       tokens.
+ * @param[in]  k_a     rows of A per token.
+ * @param[in]  k_b     rows of B per token.
+ * @param[in]  h       the contracted width.
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (as scalar_backend_jacobian_contract(),
+ *         and @p dA overlapping @p dB); ::SCALAR_E_BACKEND.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_backend_jacobian_contract_backward(
+    scalar_backend *backend, float *dA, float *dB, const float *S, const float *A, const float *g,
+    const float *B, int64_t n, int64_t k_a, int64_t k_b, int64_t h);
 
 SCALAR_END_DECL
 

@@ -292,4 +292,6 @@ const scalar_backend_ops scalar__backend_cpu_ops = {
     .sparse_decode = scalar__cpu_sparse_decode,
     .sparse_dot = scalar__cpu_sparse_dot,
     .sparse_outer_add = scalar__cpu_sparse_outer_add,
+    .jacobian_contract = scalar__cpu_jacobian_contract,
+    .jacobian_contract_backward = scalar__cpu_jacobian_contract_backward,
 };

@@ -123,4 +123,12 @@ scalar_status scalar__cpu_sparse_outer_add(void *self, float *dW, const float *a
                                            const int32_t *idx, const float *x, int64_t n,
                                            int64_t k, int64_t n_rows, int64_t d);
 
+scalar_status scalar__cpu_jacobian_contract(void *self, float *J, const float *A, const float *g,
+                                            const float *B, int64_t n, int64_t ka, int64_t kb,
+                                            int64_t h);
+scalar_status scalar__cpu_jacobian_contract_backward(void *self, float *dA, float *dB,
+                                                     const float *S, const float *A,
+                                                     const float *g, const float *B, int64_t n,
+                                                     int64_t ka, int64_t kb, int64_t h);
+
 #endif /* SCALAR_BACKEND_CPU_H */

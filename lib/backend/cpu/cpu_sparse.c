@@ -108,3 +108,81 @@ scalar_status scalar__cpu_sparse_outer_add(void *self, float *dW, const float *a
     }
     return SCALAR_OK;
 }
+
+/* ---- the Jacobian contraction of JSAE pairs ---- */
+
+/* J[t, a, b] = sum_h A[t, a, h] g[t, h] B[t, b, h]; tokens split between
+ * threads, float sums over h (vectorised).
+ *   J: [n, ka, kb];  A: [n, ka, h];  g: [n, h];  B: [n, kb, h] */
+scalar_status scalar__cpu_jacobian_contract(void *self, float *J, const float *A, const float *g,
+                                            const float *B, int64_t n, int64_t ka, int64_t kb,
+                                            int64_t h)
+{
+    const scalar__cpu *s = self;
+#pragma omp parallel for num_threads(s->n_threads) schedule(static) \
+    if (scalar__cpu_parallel(s, n * ka * kb * h))
+    for (int64_t t = 0; t < n; t++) {
+        const float *restrict gt = g + t * h;
+        for (int64_t a = 0; a < ka; a++) {
+            const float *restrict at = A + (t * ka + a) * h;
+            for (int64_t b = 0; b < kb; b++) {
+                const float *restrict bt = B + (t * kb + b) * h;
+                float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+                for (int64_t i = 0; i < h; i++)
+                    acc += at[i] * gt[i] * bt[i];
+                J[(t * ka + a) * kb + b] = acc;
+            }
+        }
+    }
+    return SCALAR_OK;
+}
+
+/* dA[t, a, :] = g[t] sum_b S[t, a, b] B[t, b, :];  dB[t, b, :] = g[t] sum_a S[t, a, b] A[t, a, :]
+ * (written); per token, rows accumulate in b (resp. a) order, then scale by g. */
+scalar_status scalar__cpu_jacobian_contract_backward(void *self, float *dA, float *dB,
+                                                     const float *S, const float *A,
+                                                     const float *g, const float *B, int64_t n,
+                                                     int64_t ka, int64_t kb, int64_t h)
+{
+    const scalar__cpu *s = self;
+#pragma omp parallel for num_threads(s->n_threads) schedule(static) \
+    if (scalar__cpu_parallel(s, n * ka * kb * h))
+    for (int64_t t = 0; t < n; t++) {
+        const float *restrict gt = g + t * h;
+        const float *St = S + t * ka * kb;
+        for (int64_t a = 0; a < ka; a++) {
+            float *restrict da = dA + (t * ka + a) * h;
+            memset(da, 0, (size_t)h * sizeof *da);
+            for (int64_t b = 0; b < kb; b++) {
+                float sv = St[a * kb + b];
+                const float *restrict bt = B + (t * kb + b) * h;
+                if (sv != 0.0f) {
+#pragma omp simd
+                    for (int64_t i = 0; i < h; i++)
+                        da[i] += sv * bt[i];
+                }
+            }
+#pragma omp simd
+            for (int64_t i = 0; i < h; i++)
+                da[i] *= gt[i];
+        }
+        for (int64_t b = 0; b < kb; b++) {
+            float *restrict db = dB + (t * kb + b) * h;
+            memset(db, 0, (size_t)h * sizeof *db);
+            for (int64_t a = 0; a < ka; a++) {
+                float sv = St[a * kb + b];
+                const float *restrict at = A + (t * ka + a) * h;
+                if (sv != 0.0f) {
+#pragma omp simd
+                    for (int64_t i = 0; i < h; i++)
+                        db[i] += sv * at[i];
+                }
+            }
+#pragma omp simd
+            for (int64_t i = 0; i < h; i++)
+                db[i] *= gt[i];
+        }
+    }
+    return SCALAR_OK;
+}

@@ -84,4 +84,6 @@ const scalar_backend_ops scalar__backend_cpu_ref_ops = {
     .sparse_decode = scalar__ref_sparse_decode,
     .sparse_dot = scalar__ref_sparse_dot,
     .sparse_outer_add = scalar__ref_sparse_outer_add,
+    .jacobian_contract = scalar__ref_jacobian_contract,
+    .jacobian_contract_backward = scalar__ref_jacobian_contract_backward,
 };

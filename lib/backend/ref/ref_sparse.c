@@ -76,3 +76,47 @@ scalar_status scalar__ref_sparse_outer_add(void *self, float *dW, const float *a
         }
     return SCALAR_OK;
 }
+
+/* J[t, a, b] = sum_h A[t, a, h] g[t, h] B[t, b, h], in double
+ *   J: [n, ka, kb];  A: [n, ka, h];  g: [n, h];  B: [n, kb, h] */
+scalar_status scalar__ref_jacobian_contract(void *self, float *J, const float *A, const float *g,
+                                            const float *B, int64_t n, int64_t ka, int64_t kb,
+                                            int64_t h)
+{
+    (void)self;
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t a = 0; a < ka; a++)
+            for (int64_t b = 0; b < kb; b++) {
+                double s = 0.0;
+                for (int64_t i = 0; i < h; i++)
+                    s += (double)A[(t * ka + a) * h + i] * g[t * h + i] * B[(t * kb + b) * h + i];
+                J[(t * ka + a) * kb + b] = (float)s;
+            }
+    return SCALAR_OK;
+}
+
+/* dA[t, a, :] = g[t] sum_b S[t, a, b] B[t, b, :];  dB[t, b, :] = g[t] sum_a S[t, a, b] A[t, a, :],
+ * in double */
+scalar_status scalar__ref_jacobian_contract_backward(void *self, float *dA, float *dB,
+                                                     const float *S, const float *A,
+                                                     const float *g, const float *B, int64_t n,
+                                                     int64_t ka, int64_t kb, int64_t h)
+{
+    (void)self;
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t i = 0; i < h; i++) {
+            for (int64_t a = 0; a < ka; a++) {
+                double s = 0.0;
+                for (int64_t b = 0; b < kb; b++)
+                    s += (double)S[(t * ka + a) * kb + b] * B[(t * kb + b) * h + i];
+                dA[(t * ka + a) * h + i] = (float)(s * g[t * h + i]);
+            }
+            for (int64_t b = 0; b < kb; b++) {
+                double s = 0.0;
+                for (int64_t a = 0; a < ka; a++)
+                    s += (double)S[(t * ka + a) * kb + b] * A[(t * ka + a) * h + i];
+                dB[(t * kb + b) * h + i] = (float)(s * g[t * h + i]);
+            }
+        }
+    return SCALAR_OK;
+}
