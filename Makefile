@@ -251,7 +251,7 @@ valgrind: $(UNIT) $(CLI)
 	  --error-exitcode=1 $(UNIT)
 
 # ---- benchmarks ----
-$(BUILD)/bench/%: bench/%.c $(STLIB)
+$(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(STLIB)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LIB_CFLAGS) -Ilib -Wno-missing-prototypes $< -o $@ $(STLIB) $(DEP_LIBS)
 

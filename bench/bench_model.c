@@ -17,6 +17,8 @@
  * ones, and reports the median step (best in brackets).
  * Our GFLOP/s use the formula printed with them and are compared with an
  * sgemm of the model's MLP shape through scalar_backend_sgemm, timed here.
+ * The timing, machine and subprocess helpers are bench_util.h's (shared with
+ * bench_sae.c).
  * Targets: train >= 2x PyTorch, forward >= 3x; a miss is printed loudly but
  * the exit status stays 0 (as bench_sgemm).  Without python3 or torch the
  * PyTorch columns say why and our numbers still print.
@@ -35,9 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -45,6 +44,8 @@
 #include "scalar/sys/backend.h"
 
 #include "bench_peak.h"
+#define BENCH_NAME "bench_model"
+#include "bench_util.h"
 
 #define BATCH 128
 #define SEQ 128
@@ -58,107 +59,6 @@
 #define PROFILE_STEPS 1
 #define MAX_THREADS 16
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int fail(const char *what, scalar_status st)
-{
-    fprintf(stderr, "bench_model: %s: %s (%s)\n", what, scalar_status_string(st),
-            scalar_last_error());
-    return 1;
-}
-
-static int env_int(const char *name, int fallback, int lo, int hi)
-{
-    const char *s = getenv(name);
-    char *end;
-    long v = s && *s ? strtol(s, &end, 10) : fallback;
-    if (s && *s && (*end || v < lo || v > hi)) {
-        fprintf(stderr, "bench_model: %s=%s ignored (want %d..%d)\n", name, s, lo, hi);
-        v = fallback;
-    }
-    return (int)v;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median and minimum of n step times (sorts them). */
-static void median_best(double *t, int n, double *median, double *best)
-{
-    qsort(t, (size_t)n, sizeof *t, cmp_double);
-    *median = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-    *best = t[0];
-}
-
-/* ===================================================================== */
-/*  The machine: load, FMA peak, sgemm rate                               */
-/* ===================================================================== */
-
-static void print_machine(void)
-{
-    char line[256], model[256] = "unknown CPU";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "model name", 10) == 0) {
-            const char *c = strchr(line, ':');
-            snprintf(model, sizeof model, "%s", c ? c + 2 : line);
-            model[strcspn(model, "\n")] = 0;
-            break;
-        }
-    if (f)
-        fclose(f);
-    printf("machine: %s, %ld online CPUs\n", model, sysconf(_SC_NPROCESSORS_ONLN));
-    f = fopen("/proc/loadavg", "r");
-    if (f && fgets(line, sizeof line, f))
-        printf("load average before the run (1, 5, 15 min): %.*s\n", 14, line);
-    if (f)
-        fclose(f);
-}
-
-
-/* GFLOP/s of C[M,N] = A[M,K] B[K,N] through scalar_backend_sgemm, best of
- * GEMM_ROUNDS batches of ~BATCH_SECONDS each. */
-static scalar_status measure_sgemm(scalar_backend *be, double *gflops)
-{
-    const int64_t m = GEMM_M, k = GEMM_K, n = GEMM_N;
-    float *a = malloc((size_t)(m * k) * sizeof(float)), *b = malloc((size_t)(k * n) * sizeof(float));
-    float *c = malloc((size_t)(m * n) * sizeof(float));
-    scalar_status st = a && b && c ? SCALAR_OK : SCALAR_E_NOMEM;
-    unsigned x = 12345u;
-    for (int64_t i = 0; a && i < m * k; i++)
-        a[i] = (float)((x = x * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
-    for (int64_t i = 0; b && i < k * n; i++)
-        b[i] = (float)((x = x * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
-    double t0 = now();
-    if (st == SCALAR_OK)
-        st = scalar_backend_sgemm(be, SCALAR_NO_TRANS, SCALAR_NO_TRANS, m, n, k, 1.0f, a, k, b, n,
-                                  0.0f, c, n);
-    double probe = now() - t0;
-    int reps = (int)(BATCH_SECONDS / (probe > 1e-6 ? probe : 1e-6)) + 1;
-    double best = 1e30;
-    for (int round = 0; round < GEMM_ROUNDS && st == SCALAR_OK; round++) {
-        t0 = now();
-        for (int r = 0; r < reps && st == SCALAR_OK; r++)
-            st = scalar_backend_sgemm(be, SCALAR_NO_TRANS, SCALAR_NO_TRANS, m, n, k, 1.0f, a, k, b,
-                                      n, 0.0f, c, n);
-        double t = (now() - t0) / reps;
-        best = t < best ? t : best;
-    }
-    *gflops = 2.0 * (double)(m * n * k) / best * 1e-9;
-    free(a);
-    free(b);
-    free(c);
-    return st;
-}
-
 /* ===================================================================== */
 /*  libscalar                                                             */
 /* ===================================================================== */
@@ -171,16 +71,6 @@ typedef struct side {
 typedef struct run {
     side train, forward;
 } run;
-
-static scalar_ctx *make_ctx(const char *backend, int32_t n_threads)
-{
-    scalar_ctx_options o;
-    scalar_ctx *ctx = NULL;
-    scalar_ctx_options_init(&o, sizeof o);
-    o.backend = backend;
-    o.n_threads = n_threads;
-    return scalar_ctx_create(&ctx, &o) == SCALAR_OK ? ctx : NULL;
-}
 
 /* Uniform ids in [0, vocab) from an LCG started at seed. */
 static void fill_ids(int32_t *ids, int64_t n, int32_t vocab, unsigned seed)
@@ -253,45 +143,6 @@ static int bench_ours(int n_threads, const int32_t *x, const int32_t *y, int war
 /*  PyTorch in a subprocess                                               */
 /* ===================================================================== */
 
-/* The script beside this source tree: ./bench (make bench runs from the
- * root), else relative to the binary (build/<config>/bench/). */
-static int find_script(char *path, size_t size)
-{
-    if (access("bench/torch_model.py", R_OK) == 0) {
-        snprintf(path, size, "bench/torch_model.py");
-        return 0;
-    }
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return -1;
-    exe[n] = 0;
-    char *slash = strrchr(exe, '/');
-    if (slash)
-        *slash = 0;
-    snprintf(path, size, "%s/../../../bench/torch_model.py", exe);
-    return access(path, R_OK) == 0 ? 0 : -1;
-}
-
-/* Append s to the command in single quotes (sh). */
-static void append_quoted(char *cmd, size_t size, const char *s)
-{
-    size_t n = strlen(cmd);
-    if (n + 1 < size)
-        cmd[n++] = '\'';
-    for (; *s && n + 5 < size; s++) {
-        if (*s == '\'') {
-            memcpy(cmd + n, "'\\''", 4);
-            n += 4;
-        } else {
-            cmd[n++] = *s;
-        }
-    }
-    if (n + 1 < size)
-        cmd[n++] = '\'';
-    cmd[n] = 0;
-}
-
 enum { IMPL_REF, IMPL_NATIVE, N_IMPL };
 static const char *const impl_names[N_IMPL] = {"ref", "native"};
 
@@ -314,32 +165,10 @@ static int read_side(const cJSON *impl, const char *mode, side *out)
     return 0;
 }
 
-static void copy_string(char *dst, size_t size, const cJSON *root, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    snprintf(dst, size, "%s", cJSON_IsString(v) ? v->valuestring : "?");
-}
-
-/* The script's last line of output, for a message. */
-static void last_line(char *dst, size_t size, const char *output)
-{
-    size_t n = strlen(output);
-    while (n && output[n - 1] == '\n')
-        n--;
-    size_t start = n;
-    while (start && output[start - 1] != '\n')
-        start--;
-    snprintf(dst, size, "%.*s", (int)(n - start), output + start);
-}
-
 /* Parse the last JSON line of the script's output. */
 static void parse_torch(const char *output, int status, torch_run *out)
 {
-    const char *line = NULL;
-    for (const char *p = output; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-        if (*p == '{')
-            line = p;
-    cJSON *root = line ? cJSON_Parse(line) : NULL;
+    cJSON *root = parse_last_json(output);
     const cJSON *why = cJSON_GetObjectItemCaseSensitive(root, "skip");
     const cJSON *impls = cJSON_GetObjectItemCaseSensitive(root, "impls");
     int bad = !cJSON_IsObject(impls);
@@ -366,48 +195,15 @@ static void parse_torch(const char *output, int status, torch_run *out)
 static void bench_torch(int n_threads, int warmup, int steps, torch_run *out)
 {
     memset(out, 0, sizeof *out);
-    char script[4200];
-    if (find_script(script, sizeof script)) {
-        snprintf(out->why, sizeof out->why, "bench/torch_model.py not found");
+    char args[256];
+    snprintf(args, sizeof args, "--threads %d --steps %d --warmup %d --batch %d --seq %d --mode "
+             "both --impl both", n_threads, steps, warmup, BATCH, SEQ);
+    int status = 0;
+    char *output = run_script("torch_model.py", n_threads, args, &status, out->why,
+                              sizeof out->why);
+    if (!output)
         return;
-    }
-    const char *python = getenv("SCALAR_BENCH_PYTHON");
-    if (!python || !*python)
-        python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-    char cmd[9000];
-    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=%d BLIS_NUM_THREADS=%d ", n_threads, n_threads);
-    append_quoted(cmd, sizeof cmd, python);
-    strcat(cmd, " ");
-    append_quoted(cmd, sizeof cmd, script);
-    snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd),
-             " --threads %d --steps %d --warmup %d --batch %d --seq %d --mode both --impl both "
-             "2>&1", n_threads, steps, warmup, BATCH, SEQ);
-    fflush(stdout);
-    FILE *p = popen(cmd, "r");
-    if (!p) {
-        snprintf(out->why, sizeof out->why, "could not start %s", python);
-        return;
-    }
-    size_t cap = 1 << 16, len = 0, got;
-    char *output = malloc(cap);
-    while (output && (got = fread(output + len, 1, cap - 1 - len, p)) > 0) {
-        len += got;
-        if (len == cap - 1) { /* keep the tail: the JSON line comes last */
-            memmove(output, output + cap / 2, len - cap / 2);
-            len -= cap / 2;
-        }
-    }
-    int status = pclose(p);
-    status = status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    if (!output) {
-        snprintf(out->why, sizeof out->why, "out of memory");
-        return;
-    }
-    output[len] = 0;
-    if (status == 127)
-        snprintf(out->why, sizeof out->why, "%s not found (set SCALAR_BENCH_PYTHON)", python);
-    else
-        parse_torch(output, status, out);
+    parse_torch(output, status, out);
     free(output);
 }
 
@@ -840,7 +636,8 @@ int main(void)
     double sgemm[MAX_THREADS + 1], peak[MAX_THREADS + 1];
     for (int t = 1; t <= max_threads; t++) {
         scalar_ctx *ctx = make_ctx("cpu", t);
-        scalar_status st = ctx ? measure_sgemm(scalar_ctx_backend(ctx), &sgemm[t])
+        scalar_status st = ctx ? measure_sgemm(scalar_ctx_backend(ctx), GEMM_M, GEMM_K, GEMM_N,
+                                               GEMM_ROUNDS, BATCH_SECONDS, &sgemm[t])
                                : SCALAR_E_BACKEND;
         scalar_ctx_free(ctx);
         if (st != SCALAR_OK)
