@@ -15,13 +15,17 @@
 
 #include "sae_internal.h"
 
-/* Floats of pre-activations per encoder block (4 MiB). */
+/* Floats of pre-activations per encoder block (4 MiB) ... */
 #define ENC_BLOCK_FLOATS (1 << 20)
+/* ... but at least this many rows: the encoder GEMM of a wide dictionary
+ * needs tall blocks (GPT-2 size, d_sae 24,576: 42-row blocks ran its GEMM at
+ * 57% of a whole-batch sgemm; 256 rows are a 25 MB block). */
+#define ENC_BLOCK_MIN_ROWS 256
 
 static int64_t block_rows(int64_t d_sae, int64_t n)
 {
     int64_t blk = ENC_BLOCK_FLOATS / d_sae;
-    blk = blk < 16 ? 16 : blk > 1024 ? 1024 : blk;
+    blk = blk < ENC_BLOCK_MIN_ROWS ? ENC_BLOCK_MIN_ROWS : blk > 1024 ? 1024 : blk;
     return blk < n ? blk : n;
 }
 
@@ -32,8 +36,10 @@ static scalar_status encode_block(const scalar_sae *s, float *xc, float *pre, in
 {
     int64_t d_in = s->cfg.d_in, d_sae = s->cfg.d_sae;
     scalar_backend *be = scalar_ctx_backend(s->ctx);
+    int32_t nt = scalar_ctx_n_threads(s->ctx);
     const float *in = x;
     if (s->cfg.apply_b_dec_to_input) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && blk * d_in >= 65536)
         for (int64_t r = 0; r < blk; r++)
             for (int64_t i = 0; i < d_in; i++)
                 xc[r * d_in + i] = x[r * d_in + i] - s->b_dec[i];
@@ -41,6 +47,7 @@ static scalar_status encode_block(const scalar_sae *s, float *xc, float *pre, in
     }
     SCALAR_TRY(scalar_backend_sgemm(be, SCALAR_NO_TRANS, SCALAR_NO_TRANS, blk, d_sae, d_in, 1.0f,
                                     in, d_in, s->W_enc, s->ld_enc, 0.0f, pre, ld_pre));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && blk * d_sae >= 65536)
     for (int64_t r = 0; r < blk; r++) {
         float *row = pre + r * ld_pre;
         if (s->cfg.architecture == SCALAR_SAE_JUMPRELU) {
