@@ -36,7 +36,7 @@ typedef struct sae_args {
     int64_t val_windows, metrics_windows;
     float lr, min_lr;
     uint64_t seed;
-    int steps_given;
+    int steps_given, renorm;
 } sae_args;
 
 typedef struct sae_state {
@@ -85,6 +85,10 @@ static int parse_args(sae_args *a, int argc, char **argv)
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(o, "--quick") == 0)
             continue;
+        if (strcmp(o, "--renorm-decoder") == 0) {
+            a->renorm = 1;
+            continue;
+        }
         if (strcmp(o, "--steps") == 0)
             a->steps_given = 1;
         if (!v)
@@ -181,6 +185,7 @@ static cJSON *args_json(const sae_args *a)
     cJSON_AddStringToObject(o, "seed", seed);
     cJSON_AddStringToObject(o, "lambda", a->lambda);
     cJSON_AddStringToObject(o, "jacobian_mode", a->jmode);
+    cJSON_AddBoolToObject(o, "renorm_decoder", a->renorm);
     return o;
 }
 
@@ -252,6 +257,7 @@ static int args_from_json(sae_args *a, const cJSON *o)
     a->seed = strtoull(str(o, "seed", &ok), NULL, 10);
     a->lambda = str(o, "lambda", &ok);
     a->jmode = str(o, "jacobian_mode", &ok);
+    a->renorm = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "renorm_decoder"));
     if (!ok || a->batch < 1 || a->seq < 1 || a->val_every < 1 || a->ckpt_every < 1) {
         fprintf(stderr, "scalar: " CMD ": run.json is missing a field or has a bad value\n");
         return -1;
@@ -408,6 +414,7 @@ static int train(const sae_args *a, sae_state *s, const scalar_model *m, sae_set
     o.max_steps = a->schedule_steps;
     o.lr = a->lr;
     o.min_lr = a->min_lr;
+    o.renorm_decoder = a->renorm;
     int64_t n_tok = a->batch * a->seq;
     int32_t n_saes = set->n_saes;
     int32_t *x = malloc((size_t)n_tok * sizeof *x), *y = malloc((size_t)n_tok * sizeof *y);
@@ -649,6 +656,8 @@ const cli_command cli_cmd_train_sae = {
         "                        paper's picks for the toy model: 1.8e-3,1.2e-3,3.3e-3,2.2e-3)\n"
         "  --jacobian-mode M     jsae: sum (the reference's: summed over the batch, so lambda\n"
         "                        depends on its size) or mean (per token; lambda x tokens)\n"
+        "  --renorm-decoder      rescale decoder rows to unit norm after every step (off,\n"
+        "                        as in the reference)\n"
         "  --quick               demo size: 400 steps of 32 x 128, capped validation\n"
         "  --resume DIR          continue the run in DIR from its last checkpoint, bit\n"
         "                        for bit (settings from DIR/run.json; --steps may extend)\n"

@@ -465,6 +465,38 @@ START_TEST(test_train_sae_jsae_and_resume)
 }
 END_TEST
 
+/* --renorm-decoder: after training, every decoder row has unit norm (without
+ * it, SPEC's Kaiming-uniform rows of 16 entries in +-sqrt(6/16) have norms
+ * near 1.4). */
+START_TEST(test_train_sae_renorm_decoder)
+{
+    const char *corpus = write_corpus();
+    char model[1024], out[1024], path[1100];
+    snprintf(model, sizeof model, "%s", test_tmp_path("rn_model"));
+    snprintf(out, sizeof out, "%s", test_tmp_path("rn_out"));
+    write_tiny_model(model);
+    cli_result r = run_cli((const char *[]){SAE_ARGS(out, model, corpus, "ff", "topk", "5"),
+                                            "--renorm-decoder", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    cli_result_free(&r);
+    scalar_ctx *ctx = NULL;
+    scalar_sae *sae = NULL;
+    OK(scalar_ctx_create(&ctx, NULL));
+    snprintf(path, sizeof path, "%s/sae.1", out);
+    OK(scalar_sae_load(&sae, ctx, path));
+    float W[32 * 16];
+    OK(scalar_sae_param_read(sae, "W_dec", W, 32 * 16));
+    for (int row = 0; row < 32; row++) {
+        double ss = 0.0;
+        for (int c = 0; c < 16; c++)
+            ss += (double)W[row * 16 + c] * W[row * 16 + c];
+        ck_assert_msg(fabs(sqrt(ss) - 1.0) < 1e-5, "row %d has norm %g", row, sqrt(ss));
+    }
+    scalar_sae_free(sae);
+    scalar_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_sae_commands_reject)
 {
     char m[1024];
@@ -513,6 +545,7 @@ Suite *scalar_cli_model_suite(void)
     tcase_add_test(tc, test_train_sae_topk_then_sae_metrics);
     tcase_add_test(tc, test_train_sae_resume_is_bit_identical);
     tcase_add_test(tc, test_train_sae_jsae_and_resume);
+    tcase_add_test(tc, test_train_sae_renorm_decoder);
     tcase_add_test(tc, test_sae_commands_reject);
     suite_add_tcase(s, tc);
     return s;
