@@ -166,6 +166,15 @@ scalar_status scalar__atomic_commit(scalar__atomic_file *af);
 void scalar__atomic_abort(scalar__atomic_file *af);
 /* 1 if `path` is a folder. */
 int scalar__is_dir(const char *path);
+/* The 1-D tensor `name` of `st` with `numel` elements of `dtype` (optimizer
+ * state files); SCALAR_E_FORMAT / SCALAR_E_SHAPE naming `path` otherwise. */
+scalar_status scalar__safetensors_find_1d(const scalar_safetensors *st, const char *name,
+                                          int32_t dtype, uint64_t numel, const char *path,
+                                          size_t *index);
+/* Linear warmup over `warmup` steps (step 0-based), then a cosine from lr to
+ * min_lr reached at max_steps, min_lr after (both trainers' schedule). */
+float scalar__lr_warmup_cosine(int64_t step, int64_t warmup, int64_t max_steps, float lr,
+                               float min_lr);
 /* Create the folder `dir` (its parent must exist); an existing folder is fine. */
 scalar_status scalar__make_dir(const char *dir, const char *caller);
 

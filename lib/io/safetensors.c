@@ -408,3 +408,20 @@ const char *scalar_safetensors_metadata_get(const scalar_safetensors *st, const 
             return st->meta_values[i];
     return NULL;
 }
+
+scalar_status scalar__safetensors_find_1d(const scalar_safetensors *st, const char *name,
+                                          int32_t dtype, uint64_t numel, const char *path,
+                                          size_t *index)
+{
+    if (scalar_safetensors_find(index, st, name) != SCALAR_OK)
+        return scalar__error_set(SCALAR_E_FORMAT, "%s: tensor \"%s\" is missing", path, name);
+    if (scalar_safetensors_dtype(st, *index) != dtype || scalar_safetensors_ndim(st, *index) != 1)
+        return scalar__error_set(SCALAR_E_FORMAT, "%s: \"%s\" must be a 1-D %s tensor", path, name,
+                                 scalar_dtype_name(dtype));
+    if (scalar_safetensors_numel(st, *index) != numel)
+        return scalar__error_set(SCALAR_E_SHAPE, "%s: \"%s\" has %llu values, %llu needed",
+                                 path, name,
+                                 (unsigned long long)scalar_safetensors_numel(st, *index),
+                                 (unsigned long long)numel);
+    return SCALAR_OK;
+}

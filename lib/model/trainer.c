@@ -129,13 +129,7 @@ float scalar_model_trainer_lr(const scalar_model_trainer *t, int64_t step)
     if (!t || step < 0)
         return 0.0f;
     const scalar_model_trainer_options *o = &t->opt;
-    if (step < o->warmup_steps)
-        return o->lr * (float)(step + 1) / (float)o->warmup_steps;
-    if (step >= o->max_steps || o->max_steps <= o->warmup_steps)
-        return o->min_lr;
-    double ratio = (double)(step - o->warmup_steps) / (double)(o->max_steps - o->warmup_steps);
-    double coeff = 0.5 * (1.0 + cos(3.14159265358979323846 * ratio));
-    return (float)(o->min_lr + coeff * (double)(o->lr - o->min_lr));
+    return scalar__lr_warmup_cosine(step, o->warmup_steps, o->max_steps, o->lr, o->min_lr);
 }
 
 int64_t scalar_model_trainer_steps(const scalar_model_trainer *t)
@@ -220,22 +214,6 @@ scalar_status scalar_model_trainer_save(const scalar_model_trainer *t, const cha
     return st;
 }
 
-static scalar_status find_tensor(const scalar_safetensors *st, const char *name, int32_t dtype,
-                                 uint64_t numel, const char *path, size_t *index)
-{
-    if (scalar_safetensors_find(index, st, name) != SCALAR_OK)
-        return scalar__error_set(SCALAR_E_FORMAT, "%s: tensor \"%s\" is missing", path, name);
-    if (scalar_safetensors_dtype(st, *index) != dtype || scalar_safetensors_ndim(st, *index) != 1)
-        return scalar__error_set(SCALAR_E_FORMAT, "%s: \"%s\" must be a 1-D %s tensor", path, name,
-                                 scalar_dtype_name(dtype));
-    if (scalar_safetensors_numel(st, *index) != numel)
-        return scalar__error_set(SCALAR_E_SHAPE, "%s: \"%s\" has %llu values, the model needs %llu",
-                                 path, name,
-                                 (unsigned long long)scalar_safetensors_numel(st, *index),
-                                 (unsigned long long)numel);
-    return SCALAR_OK;
-}
-
 scalar_status scalar_model_trainer_load(scalar_model_trainer *t, const char *path)
 {
     static const char fn[] = "scalar_model_trainer_load";
@@ -246,11 +224,11 @@ scalar_status scalar_model_trainer_load(scalar_model_trainer *t, const char *pat
     TRY(scalar_safetensors_open(&st, m->ctx, path));
     size_t im, iv, is;
     uint64_t n = (uint64_t)m->n_params;
-    scalar_status s = find_tensor(st, "adamw.m", SCALAR_DTYPE_F32, n, path, &im);
+    scalar_status s = scalar__safetensors_find_1d(st, "adamw.m", SCALAR_DTYPE_F32, n, path, &im);
     if (s == SCALAR_OK)
-        s = find_tensor(st, "adamw.v", SCALAR_DTYPE_F32, n, path, &iv);
+        s = scalar__safetensors_find_1d(st, "adamw.v", SCALAR_DTYPE_F32, n, path, &iv);
     if (s == SCALAR_OK)
-        s = find_tensor(st, "adamw.step", SCALAR_DTYPE_I64, 1, path, &is);
+        s = scalar__safetensors_find_1d(st, "adamw.step", SCALAR_DTYPE_I64, 1, path, &is);
     const void *step_data = NULL;
     size_t step_bytes = 0;
     if (s == SCALAR_OK)
@@ -270,4 +248,16 @@ scalar_status scalar_model_trainer_load(scalar_model_trainer *t, const char *pat
         t->step = step;
     scalar_safetensors_free(st);
     return s;
+}
+
+float scalar__lr_warmup_cosine(int64_t step, int64_t warmup, int64_t max_steps, float lr,
+                               float min_lr)
+{
+    if (step < warmup)
+        return lr * (float)(step + 1) / (float)warmup;
+    if (step >= max_steps || max_steps <= warmup)
+        return min_lr;
+    double ratio = (double)(step - warmup) / (double)(max_steps - warmup);
+    double coeff = 0.5 * (1.0 + cos(3.14159265358979323846 * ratio));
+    return (float)(min_lr + coeff * (double)(lr - min_lr));
 }

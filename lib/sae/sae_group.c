@@ -17,7 +17,7 @@
 #include "../io/json.h"
 #include "sae_internal.h"
 
-#define PATH_LEN 4096
+#define PATH_LEN SCALAR__SAE_PATH_LEN
 #define GROUP_FORMAT "libscalar.sae_group"
 
 static const char *mode_name(int32_t mode)
@@ -263,16 +263,6 @@ scalar_status scalar_sae_group_param_write(scalar_sae_group *g, const char *name
 
 /* ---- files ---- */
 
-static scalar_status folder_paths(const char *dir, char *cfg_path, char *weights_path,
-                                  const char *fn)
-{
-    if (strlen(dir) > PATH_LEN - 32)
-        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: path too long", fn);
-    snprintf(cfg_path, PATH_LEN, "%s/cfg.json", dir);
-    snprintf(weights_path, PATH_LEN, "%s/sae_weights.safetensors", dir);
-    return SCALAR_OK;
-}
-
 static char *cfg_text(const scalar_sae_group *g)
 {
     cJSON *root = cJSON_CreateObject(), *members = cJSON_CreateArray();
@@ -338,7 +328,7 @@ scalar_status scalar_sae_group_save(const scalar_sae_group *g, const char *dir)
     char cfg_path[PATH_LEN], weights_path[PATH_LEN];
     if (!g || !dir)
         return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: group or dir is NULL", fn);
-    SCALAR_TRY(folder_paths(dir, cfg_path, weights_path, fn));
+    SCALAR_TRY(scalar__sae_folder_paths(dir, cfg_path, weights_path, fn));
     SCALAR_TRY(scalar__make_dir(dir, fn));
     SCALAR_TRY(write_weights(g, weights_path)); /* weights first, as scalar_sae_save() */
     char *text = cfg_text(g);
@@ -472,7 +462,7 @@ scalar_status scalar_sae_group_load(scalar_sae_group **out, scalar_ctx *ctx, con
         return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: ctx or path is NULL", fn);
     if (!scalar__is_dir(path))
         return scalar__error_set(SCALAR_E_IO, "%s: %s is not a folder", fn, path);
-    SCALAR_TRY(folder_paths(path, cfg_path, weights_path, fn));
+    SCALAR_TRY(scalar__sae_folder_paths(path, cfg_path, weights_path, fn));
     scalar_sae_config base, checked;
     scalar_sae_config_init(&base, sizeof base);
     int32_t n_members = 0, mode = 0, sizes[SCALAR__GROUP_MAX_MEMBERS];

@@ -32,6 +32,12 @@ struct scalar_sae {
     scalar_sae_group *group; /* a member's group (a reference), else NULL */
 };
 
+/* An SAE folder's cfg.json and sae_weights.safetensors paths (buffers of
+ * SCALAR__SAE_PATH_LEN); SCALAR_E_INVALID_ARG if `dir` is too long. */
+#define SCALAR__SAE_PATH_LEN 4096
+scalar_status scalar__sae_folder_paths(const char *dir, char *cfg_path, char *weights_path,
+                                      const char *fn);
+
 /* Groups hold at most this many members. */
 #define SCALAR__GROUP_MAX_MEMBERS 64
 

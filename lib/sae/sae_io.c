@@ -15,7 +15,7 @@
 #include "../io/json.h"
 #include "sae_internal.h"
 
-#define PATH_LEN 4096
+#define PATH_LEN SCALAR__SAE_PATH_LEN
 
 static const char *arch_name(int32_t a)
 {
@@ -157,8 +157,8 @@ static scalar_status read_weights(scalar_sae *sae, const scalar_safetensors *st,
     return SCALAR_OK;
 }
 
-static scalar_status folder_paths(const char *dir, char *cfg_path, char *weights_path,
-                                  const char *fn)
+scalar_status scalar__sae_folder_paths(const char *dir, char *cfg_path, char *weights_path,
+                                      const char *fn)
 {
     if (strlen(dir) > PATH_LEN - 32)
         return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: path too long", fn);
@@ -179,7 +179,7 @@ scalar_status scalar_sae_load(scalar_sae **out, scalar_ctx *ctx, const char *pat
     if (!scalar__is_dir(path))
         return scalar__error_set(SCALAR_E_IO, "%s: %s is not a folder (SAELens saves cfg.json "
                                  "and sae_weights.safetensors in one)", fn, path);
-    SCALAR_TRY(folder_paths(path, cfg_path, weights_path, fn));
+    SCALAR_TRY(scalar__sae_folder_paths(path, cfg_path, weights_path, fn));
     scalar_sae_config cfg;
     scalar_sae_config_init(&cfg, sizeof cfg);
     SCALAR_TRY(read_cfg(&cfg, hook, cfg_path));
@@ -268,7 +268,7 @@ scalar_status scalar_sae_save(const scalar_sae *sae, const char *dir)
     char cfg_path[PATH_LEN], weights_path[PATH_LEN];
     if (!sae || !dir)
         return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: sae or dir is NULL", fn);
-    SCALAR_TRY(folder_paths(dir, cfg_path, weights_path, fn));
+    SCALAR_TRY(scalar__sae_folder_paths(dir, cfg_path, weights_path, fn));
     SCALAR_TRY(scalar__make_dir(dir, fn));
     /* Weights first: a reader that sees the new cfg.json also sees the new weights. */
     SCALAR_TRY(write_weights(sae, weights_path));

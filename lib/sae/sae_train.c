@@ -358,13 +358,7 @@ float scalar_sae_trainer_lr(const scalar_sae_trainer *t, int64_t step)
     if (!t || step < 0)
         return 0.0f;
     const scalar_sae_trainer_options *o = &t->opt;
-    if (step < o->warmup_steps)
-        return o->lr * (float)(step + 1) / (float)o->warmup_steps;
-    if (step >= o->max_steps || o->max_steps <= o->warmup_steps)
-        return o->min_lr;
-    double ratio = (double)(step - o->warmup_steps) / (double)(o->max_steps - o->warmup_steps);
-    double coeff = 0.5 * (1.0 + cos(3.14159265358979323846 * ratio));
-    return (float)(o->min_lr + coeff * (double)(o->lr - o->min_lr));
+    return scalar__lr_warmup_cosine(step, o->warmup_steps, o->max_steps, o->lr, o->min_lr);
 }
 
 /* ---- one member: loss and (optionally) gradients ---- */
@@ -855,22 +849,6 @@ scalar_status scalar_sae_trainer_save(const scalar_sae_trainer *t, const char *p
     return s;
 }
 
-static scalar_status find_1d(const scalar_safetensors *st, const char *name, int32_t dtype,
-                             uint64_t numel, const char *path, size_t *index)
-{
-    if (scalar_safetensors_find(index, st, name) != SCALAR_OK)
-        return scalar__error_set(SCALAR_E_FORMAT, "%s: tensor \"%s\" is missing", path, name);
-    if (scalar_safetensors_dtype(st, *index) != dtype || scalar_safetensors_ndim(st, *index) != 1)
-        return scalar__error_set(SCALAR_E_FORMAT, "%s: \"%s\" must be a 1-D %s tensor", path, name,
-                                 scalar_dtype_name(dtype));
-    if (scalar_safetensors_numel(st, *index) != numel)
-        return scalar__error_set(SCALAR_E_SHAPE, "%s: \"%s\" has %llu values, the trainer's "
-                                 "groups need %llu", path, name,
-                                 (unsigned long long)scalar_safetensors_numel(st, *index),
-                                 (unsigned long long)numel);
-    return SCALAR_OK;
-}
-
 scalar_status scalar_sae_trainer_load(scalar_sae_trainer *t, const char *path)
 {
     static const char fn[] = "scalar_sae_trainer_load";
@@ -890,13 +868,13 @@ scalar_status scalar_sae_trainer_load(scalar_sae_trainer *t, const char *path)
         size_t im, iv;
         uint64_t n = (uint64_t)t->groups[i].g->n_params;
         snprintf(name, sizeof name, "group.%d.adam.m", (int)i);
-        s = find_1d(st, name, SCALAR_DTYPE_F32, n, path, &im);
+        s = scalar__safetensors_find_1d(st, name, SCALAR_DTYPE_F32, n, path, &im);
         snprintf(name, sizeof name, "group.%d.adam.v", (int)i);
         if (s == SCALAR_OK)
-            s = find_1d(st, name, SCALAR_DTYPE_F32, n, path, &iv);
+            s = scalar__safetensors_find_1d(st, name, SCALAR_DTYPE_F32, n, path, &iv);
     }
     if (s == SCALAR_OK)
-        s = find_1d(st, "adam.step", SCALAR_DTYPE_I64, 1, path, &is);
+        s = scalar__safetensors_find_1d(st, "adam.step", SCALAR_DTYPE_I64, 1, path, &is);
     int64_t step = -1;
     const void *data = NULL;
     size_t bytes = 0;
