@@ -85,45 +85,22 @@ static int parse_args(train_args *a, int argc, char **argv)
             a->steps_given = 1;
         if (!v)
             return cli_usage_error(&cli_cmd_train_model, "%s needs a value or is unknown", o);
-#define STR_OPT(name, field)                                                                       \
-    if (strcmp(o, name) == 0) {                                                                    \
-        a->field = v;                                                                              \
-        i++;                                                                                       \
-        continue;                                                                                  \
-    }
-#define INT_OPT(name, field, lo, hi)                                                               \
-    if (strcmp(o, name) == 0) {                                                                    \
-        if (cli_parse_i64(v, lo, hi, &a->field))                                                   \
-            return cli_usage_error(&cli_cmd_train_model, "bad value for %s: %s", o, v);           \
-        i++;                                                                                       \
-        continue;                                                                                  \
-    }
-#define F_OPT(name, field)                                                                         \
-    if (strcmp(o, name) == 0) {                                                                    \
-        if (cli_parse_f32(v, 0.0f, 10.0f, &a->field))                                              \
-            return cli_usage_error(&cli_cmd_train_model, "bad value for %s: %s", o, v);           \
-        i++;                                                                                       \
-        continue;                                                                                  \
-    }
-        STR_OPT("--corpus", corpus)
-        STR_OPT("--config", config)
-        STR_OPT("--out", out)
-        STR_OPT("--resume", resume)
-        STR_OPT("--init", init)
-        INT_OPT("--steps", steps, 1, INT64_C(1) << 40)
-        INT_OPT("--schedule-steps", schedule_steps, 1, INT64_C(1) << 40)
-        INT_OPT("--batch", batch, 1, 1 << 20)
-        INT_OPT("--seq", seq, 1, 1 << 20)
-        INT_OPT("--grad-accum", grad_accum, 1, 1 << 20)
-        INT_OPT("--warmup", warmup, 0, INT64_C(1) << 40)
-        INT_OPT("--val-every", val_every, 1, INT64_C(1) << 40)
-        INT_OPT("--checkpoint-every", ckpt_every, 1, INT64_C(1) << 40)
-        INT_OPT("--val-windows", val_windows, 0, INT64_C(1) << 40)
-        F_OPT("--lr", lr)
-        F_OPT("--min-lr", min_lr)
-#undef STR_OPT
-#undef INT_OPT
-#undef F_OPT
+        CLI_STR_OPT(&cli_cmd_train_model, "--corpus", corpus)
+        CLI_STR_OPT(&cli_cmd_train_model, "--config", config)
+        CLI_STR_OPT(&cli_cmd_train_model, "--out", out)
+        CLI_STR_OPT(&cli_cmd_train_model, "--resume", resume)
+        CLI_STR_OPT(&cli_cmd_train_model, "--init", init)
+        CLI_INT_OPT(&cli_cmd_train_model, "--steps", steps, 1, INT64_C(1) << 40)
+        CLI_INT_OPT(&cli_cmd_train_model, "--schedule-steps", schedule_steps, 1, INT64_C(1) << 40)
+        CLI_INT_OPT(&cli_cmd_train_model, "--batch", batch, 1, 1 << 20)
+        CLI_INT_OPT(&cli_cmd_train_model, "--seq", seq, 1, 1 << 20)
+        CLI_INT_OPT(&cli_cmd_train_model, "--grad-accum", grad_accum, 1, 1 << 20)
+        CLI_INT_OPT(&cli_cmd_train_model, "--warmup", warmup, 0, INT64_C(1) << 40)
+        CLI_INT_OPT(&cli_cmd_train_model, "--val-every", val_every, 1, INT64_C(1) << 40)
+        CLI_INT_OPT(&cli_cmd_train_model, "--checkpoint-every", ckpt_every, 1, INT64_C(1) << 40)
+        CLI_INT_OPT(&cli_cmd_train_model, "--val-windows", val_windows, 0, INT64_C(1) << 40)
+        CLI_F_OPT(&cli_cmd_train_model, "--lr", lr)
+        CLI_F_OPT(&cli_cmd_train_model, "--min-lr", min_lr)
         return cli_usage_error(&cli_cmd_train_model, "unknown option %s", o);
     }
     if (!a->schedule_steps)

@@ -93,50 +93,27 @@ static int parse_args(sae_args *a, int argc, char **argv)
             a->steps_given = 1;
         if (!v)
             return cli_usage_error(&cli_cmd_train_sae, "%s needs a value or is unknown", o);
-#define STR_OPT(name, field)                                                                       \
-    if (strcmp(o, name) == 0) {                                                                    \
-        a->field = v;                                                                              \
-        i++;                                                                                       \
-        continue;                                                                                  \
-    }
-#define INT_OPT(name, field, lo, hi)                                                               \
-    if (strcmp(o, name) == 0) {                                                                    \
-        if (cli_parse_i64(v, lo, hi, &a->field))                                                   \
-            return cli_usage_error(&cli_cmd_train_sae, "bad value for %s: %s", o, v);             \
-        i++;                                                                                       \
-        continue;                                                                                  \
-    }
-#define F_OPT(name, field)                                                                         \
-    if (strcmp(o, name) == 0) {                                                                    \
-        if (cli_parse_f32(v, 0.0f, 10.0f, &a->field))                                              \
-            return cli_usage_error(&cli_cmd_train_sae, "bad value for %s: %s", o, v);             \
-        i++;                                                                                       \
-        continue;                                                                                  \
-    }
-        STR_OPT("--model", model)
-        STR_OPT("--corpus", corpus)
-        STR_OPT("--out", out)
-        STR_OPT("--resume", resume)
-        STR_OPT("--placement", placement)
-        STR_OPT("--variant", variant)
-        STR_OPT("--lambda", lambda)
-        STR_OPT("--jacobian-mode", jmode)
-        INT_OPT("--k", k, 1, 1 << 20)
-        INT_OPT("--expansion", expansion, 1, 1 << 10)
-        INT_OPT("--steps", steps, 1, INT64_C(1) << 40)
-        INT_OPT("--schedule-steps", schedule_steps, 1, INT64_C(1) << 40)
-        INT_OPT("--warmup", warmup, 0, INT64_C(1) << 40)
-        INT_OPT("--batch", batch, 1, 1 << 20)
-        INT_OPT("--seq", seq, 1, 1 << 20)
-        INT_OPT("--val-every", val_every, 1, INT64_C(1) << 40)
-        INT_OPT("--val-windows", val_windows, 0, INT64_C(1) << 40)
-        INT_OPT("--metrics-windows", metrics_windows, 0, INT64_C(1) << 40)
-        INT_OPT("--checkpoint-every", ckpt_every, 1, INT64_C(1) << 40)
-        F_OPT("--lr", lr)
-        F_OPT("--min-lr", min_lr)
-#undef STR_OPT
-#undef INT_OPT
-#undef F_OPT
+        CLI_STR_OPT(&cli_cmd_train_sae, "--model", model)
+        CLI_STR_OPT(&cli_cmd_train_sae, "--corpus", corpus)
+        CLI_STR_OPT(&cli_cmd_train_sae, "--out", out)
+        CLI_STR_OPT(&cli_cmd_train_sae, "--resume", resume)
+        CLI_STR_OPT(&cli_cmd_train_sae, "--placement", placement)
+        CLI_STR_OPT(&cli_cmd_train_sae, "--variant", variant)
+        CLI_STR_OPT(&cli_cmd_train_sae, "--lambda", lambda)
+        CLI_STR_OPT(&cli_cmd_train_sae, "--jacobian-mode", jmode)
+        CLI_INT_OPT(&cli_cmd_train_sae, "--k", k, 1, 1 << 20)
+        CLI_INT_OPT(&cli_cmd_train_sae, "--expansion", expansion, 1, 1 << 10)
+        CLI_INT_OPT(&cli_cmd_train_sae, "--steps", steps, 1, INT64_C(1) << 40)
+        CLI_INT_OPT(&cli_cmd_train_sae, "--schedule-steps", schedule_steps, 1, INT64_C(1) << 40)
+        CLI_INT_OPT(&cli_cmd_train_sae, "--warmup", warmup, 0, INT64_C(1) << 40)
+        CLI_INT_OPT(&cli_cmd_train_sae, "--batch", batch, 1, 1 << 20)
+        CLI_INT_OPT(&cli_cmd_train_sae, "--seq", seq, 1, 1 << 20)
+        CLI_INT_OPT(&cli_cmd_train_sae, "--val-every", val_every, 1, INT64_C(1) << 40)
+        CLI_INT_OPT(&cli_cmd_train_sae, "--val-windows", val_windows, 0, INT64_C(1) << 40)
+        CLI_INT_OPT(&cli_cmd_train_sae, "--metrics-windows", metrics_windows, 0, INT64_C(1) << 40)
+        CLI_INT_OPT(&cli_cmd_train_sae, "--checkpoint-every", ckpt_every, 1, INT64_C(1) << 40)
+        CLI_F_OPT(&cli_cmd_train_sae, "--lr", lr)
+        CLI_F_OPT(&cli_cmd_train_sae, "--min-lr", min_lr)
         return cli_usage_error(&cli_cmd_train_sae, "unknown option %s", o);
     }
     if (a->resume && a->out && strcmp(a->resume, a->out) != 0)

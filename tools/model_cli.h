@@ -37,4 +37,29 @@ double cli_now(void);
  * (ENOTDIR when a component exists and is not a folder). */
 int cli_make_dirs(const char *path);
 
+/* Option parsing inside a `for (i ...)` loop over argv, with `o` the option,
+ * `v` its value (non-NULL), `a` the args struct and `cmd` the command: each
+ * macro consumes the value and continues the loop when `o` matches, or returns
+ * a usage error for a bad number. */
+#define CLI_STR_OPT(cmd, name, field)                                                              \
+    if (strcmp(o, name) == 0) {                                                                    \
+        a->field = v;                                                                              \
+        i++;                                                                                       \
+        continue;                                                                                  \
+    }
+#define CLI_INT_OPT(cmd, name, field, lo, hi)                                                      \
+    if (strcmp(o, name) == 0) {                                                                    \
+        if (cli_parse_i64(v, lo, hi, &a->field))                                                   \
+            return cli_usage_error(cmd, "bad value for %s: %s", o, v);                             \
+        i++;                                                                                       \
+        continue;                                                                                  \
+    }
+#define CLI_F_OPT(cmd, name, field)                                                                \
+    if (strcmp(o, name) == 0) {                                                                    \
+        if (cli_parse_f32(v, 0.0f, 10.0f, &a->field))                                              \
+            return cli_usage_error(cmd, "bad value for %s: %s", o, v);                             \
+        i++;                                                                                       \
+        continue;                                                                                  \
+    }
+
 #endif
