@@ -23,6 +23,7 @@ typedef struct walk {
     scalar_backend *be;
     int64_t B, T, BT, C, F, V;
     int32_t stop_layer, stop_stage; /* the forward's start point, (-1, -1) if none */
+    int grads;                      /* 0: input gradients only (no parameter gradients) */
 } walk;
 
 static int is_edited(const walk *w, int32_t layer, int32_t kind)
@@ -67,6 +68,8 @@ static scalar_status visit_post(const walk *w, int32_t layer, const float *grad)
 static scalar_status linear_weight_grad(const walk *w, float *dW, float *db, const float *x,
                                         const float *dy, int64_t n_in, int64_t n_out)
 {
+    if (!w->grads)
+        return SCALAR_OK;
     TRY(scalar_backend_sgemm(w->be, SCALAR_TRANS, SCALAR_NO_TRANS, n_in, n_out, w->BT, 1.0f, x,
                              n_in, dy, n_out, 1.0f, dW, n_out));
     return scalar_backend_sum_rows(w->be, db, dy, w->BT, n_out);
@@ -110,7 +113,8 @@ static scalar_status attn_backward(const walk *w, int32_t i)
                                           w->m->cfg.n_head));
     TRY(linear_weight_grad(w, g->qkv_w, g->qkv_b, a->ln1, ws->d_qkv, C, 3 * C));
     TRY(linear_input_grad(w, ws->d_c, ws->d_qkv, p->qkv_w, C, 3 * C));
-    return scalar_backend_layernorm_backward(w->be, ws->d_res, g->ln1_w, g->ln1_b, ws->d_c,
+    return scalar_backend_layernorm_backward(w->be, ws->d_res, w->grads ? g->ln1_w : NULL,
+                                             w->grads ? g->ln1_b : NULL, ws->d_c,
                                              scalar__ws_hook_buffer(ws, i, SCALAR_HOOK_RESID_PRE),
                                              p->ln1_w, a->ln1_mean, a->ln1_rstd, w->BT, C);
 }
@@ -143,7 +147,8 @@ static scalar_status walk_layers(const walk *w, int32_t top, int entry)
             have_d_mlp_in |= s == 2;
             TRY(visit(w, i, SCALAR_HOOK_MLP_IN, have_d_mlp_in ? ws->d_c : NULL));
             if (have_d_mlp_in && !is_edited(w, i, SCALAR_HOOK_MLP_IN))
-                TRY(scalar_backend_layernorm_backward(w->be, ws->d_res, g->ln2_w, g->ln2_b,
+                TRY(scalar_backend_layernorm_backward(w->be, ws->d_res, w->grads ? g->ln2_w : NULL,
+                                                      w->grads ? g->ln2_b : NULL,
                                                       ws->d_c, a->resid_mid, p->ln2_w,
                                                       a->ln2_mean, a->ln2_rstd, w->BT, w->C));
         }
@@ -183,6 +188,7 @@ static scalar_status begin(walk *w, const scalar_model *m, scalar_model_workspac
     w->V = m->cfg.vocab_size;
     w->stop_layer = -1;
     w->stop_stage = -1;
+    w->grads = 1;
     if (ws->start_kind >= 0) {
         w->stop_layer = ws->start_layer;
         w->stop_stage = scalar__hook_stage(ws->start_kind);
@@ -283,4 +289,30 @@ scalar_status scalar_model_backward_from(const scalar_model *model, scalar_model
         return finish(walk_layers(&w, layer - 1, 4));
     }
     return finish(walk_layers(&w, layer, entry));
+}
+
+scalar_status scalar__model_block_vjp(const scalar_model *model, scalar_model_workspace *ws,
+                                     int32_t layer, const float *d_post, const float **d_pre)
+{
+    walk w;
+    memset(&w, 0, sizeof w);
+    w.ws = ws;
+    w.m = model;
+    w.be = model->backend;
+    w.B = ws->B;
+    w.T = ws->T;
+    w.BT = ws->B * ws->T;
+    w.C = model->cfg.n_embd;
+    w.F = model->cfg.d_mlp;
+    w.V = model->cfg.vocab_size;
+    w.stop_layer = layer;
+    w.stop_stage = 0;
+    w.grads = 0;
+    TRY(scalar_backend_upload(w.be, ws->d_res, d_post, (size_t)(w.BT * w.C) * sizeof(float)));
+    scalar_status st = walk_layers(&w, layer, 4);
+    if (st != STOPPED)
+        return st == SCALAR_OK ? scalar__error_set(SCALAR_E_BACKEND, "block vjp did not stop")
+                               : st;
+    *d_pre = ws->d_res;
+    return SCALAR_OK;
 }

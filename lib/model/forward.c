@@ -231,6 +231,26 @@ scalar_status scalar__model_forward_acts(const scalar_model *model, scalar_model
     return run_from(ws, 0, -1, B, T, end, 0);
 }
 
+scalar_status scalar__model_block_forward(const scalar_model *model, scalar_model_workspace *ws,
+                                         int32_t layer, const float *x, int64_t B, int64_t T,
+                                         const float **y)
+{
+    static const char fn[] = "scalar__model_block_forward";
+    TRY(check_batch(model, ws, B, T, fn));
+    ws->have_forward = 0;
+    ws->have_targets = 0;
+    TRY(scalar_backend_upload(model->backend, scalar__ws_hook_buffer(ws, layer, SCALAR_HOOK_RESID_PRE),
+                              x, (size_t)(B * T * model->cfg.n_embd) * sizeof(float)));
+    ws->B = B;
+    ws->T = T;
+    ws->start_layer = layer;
+    ws->start_kind = SCALAR_HOOK_RESID_PRE;
+    ws->mid_valid_from = model->cfg.n_layer;
+    TRY(run_from(ws, layer, 0, B, T, layer + 1, 0));
+    *y = scalar__ws_hook_buffer(ws, layer, SCALAR_HOOK_RESID_POST);
+    return SCALAR_OK;
+}
+
 scalar_status scalar_model_forward_from(const scalar_model *model, scalar_model_workspace *ws,
                                         int32_t layer, int32_t kind, const float *act,
                                         const int32_t *targets, int64_t B, int64_t T,

@@ -119,6 +119,19 @@ void scalar__model_retain(scalar_model *m);
 scalar_status scalar__model_forward_acts(const scalar_model *model, scalar_model_workspace *ws,
                                          const int32_t *ids, int64_t B, int64_t T, int32_t end);
 
+/* forward.c: block `layer` alone on x [B, T, C] (its hooks are not run); *y
+ * points at the workspace's resid_post(layer), valid until the next call.
+ * The workspace keeps what scalar__model_block_vjp needs. */
+scalar_status scalar__model_block_forward(const scalar_model *model, scalar_model_workspace *ws,
+                                         int32_t layer, const float *x, int64_t B, int64_t T,
+                                         const float **y);
+/* backward.c: after scalar__model_block_forward, the vector-Jacobian product
+ * of block `layer`: d_post [B, T, C] at its output -> *d_pre [B, T, C] at its
+ * input (a workspace buffer, valid until the next call).  No parameter
+ * gradients; ws made with SCALAR_WORKSPACE_GRAD. */
+scalar_status scalar__model_block_vjp(const scalar_model *model, scalar_model_workspace *ws,
+                                     int32_t layer, const float *d_post, const float **d_pre);
+
 /* workspace.c: the buffer of a hook point; 1 if the last forward computed it. */
 float *scalar__ws_hook_buffer(const scalar_model_workspace *ws, int32_t layer, int32_t kind);
 int scalar__ws_point_valid(const scalar_model_workspace *ws, int32_t layer, int32_t kind);

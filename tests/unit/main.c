@@ -36,6 +36,7 @@ int main(void)
     srunner_add_suite(sr, scalar_cli_model_suite());
     srunner_add_suite(sr, scalar_sae_suite());
     srunner_add_suite(sr, scalar_sae_train_suite());
+    srunner_add_suite(sr, scalar_evaluator_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

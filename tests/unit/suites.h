@@ -17,6 +17,7 @@ Suite *scalar_model_suite(void);   /* check_model.c: GPT-2 model, fixture, train
 Suite *scalar_cli_model_suite(void); /* check_cli_model.c: train-model, generate, eval-model */
 Suite *scalar_sae_suite(void);     /* check_sae.c: SAE handle, codes, SAELens files */
 Suite *scalar_sae_train_suite(void); /* check_sae_train.c: groups, trainer, fixture */
+Suite *scalar_evaluator_suite(void); /* check_evaluator.c: the SCALAR evaluator */
 
 /* A scratch folder for this test process (under $SCALAR_TEST_TMP or /tmp),
  * created on first use; returns "<dir>/<name>" in a static buffer per call
