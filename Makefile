@@ -82,7 +82,10 @@ LIB_SRC := $(sort $(wildcard lib/*/*.c lib/*/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC := $(sort $(wildcard tools/*.c))
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
-TEST_SRC := $(sort $(wildcard tests/unit/*.c))
+# check_svg_plot.c tests CLI code (tools/), which the library lacks: a program
+# of its own, run by `unit` too.
+SVG_TEST_SRC := tests/unit/check_svg_plot.c
+TEST_SRC := $(filter-out $(SVG_TEST_SRC),$(sort $(wildcard tests/unit/*.c)))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
@@ -95,6 +98,7 @@ SHLIB := $(BUILD)/libscalar.so.$(VERSION)
 STLIB := $(BUILD)/libscalar.a
 CLI := $(BUILD)/scalar
 UNIT := $(BUILD)/check_scalar
+SVG_UNIT := $(BUILD)/check_svg_plot
 MAP := $(BUILD)/scalar.map
 
 .PHONY: install-check all check test unit asan valgrind bench docs examples examples-check install \
@@ -145,13 +149,18 @@ $(UNIT): $(TEST_OBJ) $(STLIB)
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) -o $@ $(TEST_OBJ) $(STLIB) $(SAN_LDFLAGS) $(LDFLAGS) $(CHECK_LIBS) $(DEP_LIBS)
 
+$(SVG_UNIT): $(BUILD)/tests/unit/check_svg_plot.o $(BUILD)/tools/svg_plot.o $(BUILD)/tools/run_dir.o
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) -o $@ $^ $(SAN_LDFLAGS) $(LDFLAGS) $(CHECK_LIBS) $(DEP_LIBS)
+
 # Environment the test binaries read: where the CLI and the shared data live.
 TEST_ENV := SCALAR_CLI=$(abspath $(CLI)) SCALAR_SHARED_DATA=$(abspath ../shared/data) \
             SCALAR_TEST_TMP=$(abspath $(BUILD)/tmp) SCALAR_SRC=$(abspath .)
 
-unit: $(UNIT) $(CLI)
+unit: $(UNIT) $(SVG_UNIT) $(CLI)
 	@rm -rf $(BUILD)/tmp && mkdir -p $(BUILD)/tmp
 	$(TEST_ENV) $(UNIT)
+	$(TEST_ENV) $(SVG_UNIT)
 
 check: all unit headertest abi-check changelog-check install-check examples-check python-check
 	@echo "make check: all suites passed"
@@ -244,11 +253,12 @@ asan:
 	$(MAKE) --no-print-directory CONFIG=asan unit abi-check \
 	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_TIMEOUT_MULTIPLIER=20
 
-valgrind: $(UNIT) $(CLI)
+valgrind: $(UNIT) $(SVG_UNIT) $(CLI)
 	@rm -rf $(BUILD)/tmp && mkdir -p $(BUILD)/tmp
-	$(TEST_ENV) SCALAR_TEST_LIGHT=1 CK_FORK=no CK_TIMEOUT_MULTIPLIER=50 valgrind --quiet --leak-check=full \
-	  --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
-	  --error-exitcode=1 $(UNIT)
+	$(Q)for u in $(UNIT) $(SVG_UNIT); do \
+	  $(TEST_ENV) SCALAR_TEST_LIGHT=1 CK_FORK=no CK_TIMEOUT_MULTIPLIER=50 valgrind --quiet --leak-check=full \
+	    --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+	    --error-exitcode=1 $$u || exit 1; done
 
 # ---- benchmarks ----
 $(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(STLIB)
@@ -342,4 +352,4 @@ deps:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/unit/check_svg_plot.d
