@@ -11,8 +11,14 @@
  *     as one GEMM over every kept (token, j) row: the `A diag(g) B`
  *     contraction; the FF block adds LayerNorm's transposed Jacobian and the
  *     skip path W_enc_D[:, j];
- *   the transformer block: vector-Jacobian products of the block, one
- *     sequence per (j, sequence, point) with j kept somewhere in it, batched.
+ *   the transformer block: the block is h = x + attn(ln_1(x)), then the FF
+ *     block.  The seed of j sits only at the few positions where D keeps j;
+ *     its FF-block part is the per-token u above (at h), and the attention
+ *     part is a vector-Jacobian product with those few seed rows: per seed
+ *     row and head, O(T C) work against the forward's stored probabilities
+ *     and q/k/v, then LayerNorm's transposed Jacobian on the rows <= the last
+ *     seed (causality).  One pass per (j, sequence) where j is kept, summed
+ *     over the points; latents in parallel (each thread owns its j's).
  * The u of one (token, j) are summed over the points, then
  *   clean gradient path:  A2[i, j] += (z_i / S  W_dec_U[i] . u)^2 for the
  *                         token's active i (z_i = 0 elsewhere);
@@ -22,6 +28,9 @@
  */
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "eval_internal.h"
 
@@ -36,8 +45,12 @@ typedef struct abuf {
     float *usum;                  /* [n, slots, C] */
     int32_t *row_t, *row_s;       /* [n * kcD] */
     float *mrows, *uv, *xg, *mg, *rg, *dx; /* [n*kcD, Fm], [.., C], [.., C], [..], [..], [.., C] */
-    float *xs;                    /* block path: [S][n, C] the points' decodes */
-    int32_t *ent_off, *ent;       /* [FD + 1], [n * slots]: (t, slot) entries grouped by j */
+    int32_t *ent_off, *ent;       /* [FD + 1], [entries]: entries grouped by j */
+    int32_t *row_j;               /* [n * kcD] the latent of each row */
+    /* block path, per point s: */
+    float *xs, *qkv, *att, *l1m, *l1r; /* [S][n, C], [S][n, 3C], [S][B, H, T, T], [S][n] x 2 */
+    float *vrow;                  /* [S][n, kcD, C]: J_ffblock^T W_enc_D[:, j] at kept slots */
+    float *tscr;                  /* [threads][2 T C + 4 C + T] per-thread scratch */
 } abuf;
 
 static void abuf_free(scalar_ctx *ctx, abuf *b)
@@ -45,12 +58,14 @@ static void abuf_free(scalar_ctx *ctx, abuf *b)
     void *p[] = {b->act, b->xc, b->pre, b->tv, b->x, b->y, b->h, b->a, b->ln, b->mean, b->rstd,
                  b->g, b->vs, b->znorm, b->ti, b->z.val, b->z.idx, b->dc.val, b->dc.idx,
                  b->slot_j, b->slot_n, b->usum, b->row_t, b->row_s, b->mrows, b->uv, b->xg,
-                 b->mg, b->rg, b->dx, b->xs, b->ent_off, b->ent};
+                 b->mg, b->rg, b->dx, b->ent_off, b->ent, b->row_j, b->xs, b->qkv, b->att,
+                 b->l1m, b->l1r, b->vrow, b->tscr};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         scalar__free(ctx, p[i]);
 }
 
-static scalar_status abuf_alloc(const scalar_evaluator *ev, abuf *b, int64_t n, int64_t S)
+static scalar_status abuf_alloc(const scalar_evaluator *ev, abuf *b, int64_t n, int64_t T,
+                                int64_t S)
 {
     scalar_ctx *ctx = ev->ctx;
     int64_t C = ev->C, Fm = ev->Fm, F = ev->FU > ev->FD ? ev->FU : ev->FD;
@@ -70,18 +85,22 @@ static scalar_status abuf_alloc(const scalar_evaluator *ev, abuf *b, int64_t n, 
              A(b->znorm, n, float) && A(b->z.val, n * ev->kcU, float) &&
              A(b->z.idx, n * ev->kcU, int32_t) && A(b->dc.val, S * n * ev->kcD, float) &&
              A(b->dc.idx, S * n * ev->kcD, int32_t);
+    if (ok)
+        ok = A(b->row_t, R, int32_t) && A(b->row_s, R, int32_t) && A(b->row_j, R, int32_t) &&
+             A(b->mrows, R * Fm, float) && A(b->uv, R * C, float) && A(b->xg, R * C, float) &&
+             A(b->mg, R, float) && A(b->rg, R, float) && A(b->dx, R * C, float) &&
+             A(b->ent_off, ev->FD + 1, int32_t);
     if (ok && !ev_is_block(ev))
         ok = A(b->slot_j, n * b->slots, int32_t) && A(b->slot_n, n, int32_t) &&
-             A(b->usum, n * b->slots * C, float) && A(b->row_t, R, int32_t) &&
-             A(b->row_s, R, int32_t) && A(b->mrows, R * Fm, float) && A(b->uv, R * C, float) &&
-             A(b->xg, R * C, float) && A(b->mg, R, float) && A(b->rg, R, float) &&
-             A(b->dx, R * C, float) && A(b->ent_off, ev->FD + 1, int32_t) &&
-             A(b->ent, n * b->slots, int32_t);
-    if (ok && ev_is_block(ev))
-        ok = A(b->xs, S * n * C, float) && A(b->usum, ev->max_B * ev->T_max * C, float) &&
-             A(b->uv, ev->max_B * ev->T_max * C, float) && A(b->xg, ev->max_B * ev->T_max * C, float) &&
-             A(b->row_t, ev->max_B, int32_t) && A(b->row_s, ev->max_B, int32_t) &&
-             A(b->ent_off, ev->FD, int32_t);
+             A(b->usum, n * b->slots * C, float) && A(b->ent, n * b->slots, int32_t);
+    if (ok && ev_is_block(ev)) {
+        int64_t H = ev->model->cfg.n_head, B = n / T;
+        ok = A(b->xs, S * n * C, float) && A(b->qkv, S * n * 3 * C, float) &&
+             A(b->att, S * B * H * T * T, float) && A(b->l1m, S * n, float) &&
+             A(b->l1r, S * n, float) && A(b->vrow, S * n * ev->kcD * C, float) &&
+             A(b->ent, S * n * ev->kcD, int32_t) &&
+             A(b->tscr, ev->n_threads * (2 * T * C + 4 * C + T), float);
+    }
 #undef A
     if (!ok) {
         abuf_free(ctx, b);
@@ -116,9 +135,10 @@ static void accumulate(scalar_evaluator *ev, const abuf *b, int64_t t, int64_t j
                                                               : b->znorm[t] / (float)b->S;
         float w2 = w * w, *M = ev->M + j * C * C;
         for (int64_t c = 0; c < C; c++) {
-            float uc = w2 * u[c];
+            float uc = w2 * u[c], *Mc = M + c * C;
+#pragma omp simd
             for (int64_t d = 0; d < C; d++)
-                M[c * C + d] += uc * u[d];
+                Mc[d] += uc * u[d];
         }
         ev->M_used[j] = 1;
         return;
@@ -130,6 +150,7 @@ static void accumulate(scalar_evaluator *ev, const abuf *b, int64_t t, int64_t j
             continue;
         const float *wd = ev->U->W_dec + (int64_t)zi[q] * C;
         double dot = 0.0;
+#pragma omp simd reduction(+ : dot)
         for (int64_t c = 0; c < C; c++)
             dot += (double)wd[c] * u[c];
         double v = (double)zv[q] / (double)b->S * dot;
@@ -186,10 +207,45 @@ static int32_t find_slot(abuf *b, int64_t t, int32_t j)
     return b->slot_n[t]++;
 }
 
+/* u rows = J^T W_enc_D[:, j] of the per-token path for R rows (token row_t,
+ * latent row_j) into *out [R, C]: the MLP part as one GEMM over
+ * (c_j (.) g_t) rows; with ffb, LayerNorm ln_2's transposed Jacobian at x
+ * (mean, rstd per token) and the skip path. */
+static scalar_status jac_rows(scalar_evaluator *ev, abuf *b, int64_t R, const float *g,
+                              const float *x, const float *mean, const float *rstd, int ffb,
+                              const float **out)
+{
+    const scalar__layer_weights *p = &ev->model->w.layer[ev->layer];
+    int64_t C = ev->C, Fm = ev->Fm;
+    int32_t nt = ev->n_threads;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && R * Fm >= 65536)
+    for (int64_t r = 0; r < R; r++) {
+        const float *c = ev->CT + (int64_t)b->row_j[r] * Fm, *gt = g + (int64_t)b->row_t[r] * Fm;
+        float *m = b->mrows + r * Fm;
+        for (int64_t h = 0; h < Fm; h++)
+            m[h] = c[h] * gt[h];
+    }
+    TRY(scalar_backend_sgemm(ev->be, SCALAR_NO_TRANS, SCALAR_TRANS, R, C, Fm, 1.0f, b->mrows, Fm,
+                             p->fc_w, Fm, 0.0f, b->uv, C));
+    *out = b->uv;
+    if (!ffb)
+        return SCALAR_OK;
+    for (int64_t r = 0; r < R; r++) {
+        int64_t t = b->row_t[r];
+        memcpy(b->xg + r * C, x + t * C, (size_t)C * sizeof(float));
+        b->mg[r] = mean[t];
+        b->rg[r] = rstd[t];
+        memcpy(b->dx + r * C, ev->WdT + (int64_t)b->row_j[r] * C, (size_t)C * sizeof(float));
+    }
+    TRY(scalar_backend_layernorm_backward(ev->be, b->dx, NULL, NULL, b->uv, b->xg, p->ln2_w,
+                                          b->mg, b->rg, R, C));
+    *out = b->dx;
+    return SCALAR_OK;
+}
+
 /* Per-token paths: every point, then the sums per (token, j). */
 static scalar_status attr_tokens(scalar_evaluator *ev, abuf *b, const float *alpha)
 {
-    const scalar__layer_weights *p = &ev->model->w.layer[ev->layer];
     int64_t n = b->n, C = ev->C, Fm = ev->Fm, kcD = ev->kcD, nt = ev->n_threads;
     int ffb = ev->path == SCALAR_PATH_FF_BLOCK;
     memset(b->slot_n, 0, (size_t)n * sizeof(int32_t));
@@ -206,40 +262,17 @@ static scalar_status attr_tokens(scalar_evaluator *ev, abuf *b, const float *alp
             for (int64_t q = 0; q < kcD; q++)
                 if (di[t * kcD + q] >= 0) {
                     b->row_t[R] = (int32_t)t;
+                    b->row_j[R] = di[t * kcD + q];
                     b->row_s[R++] = find_slot(b, t, di[t * kcD + q]);
                 }
         if (R == 0)
             continue;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && R * Fm >= 65536)
+        const float *u;
+        TRY(jac_rows(ev, b, R, b->g, b->x, b->mean, b->rstd, ffb, &u));
         for (int64_t r = 0; r < R; r++) {
-            int64_t t = b->row_t[r], j = b->slot_j[t * b->slots + b->row_s[r]];
-            const float *c = ev->CT + j * Fm, *g = b->g + t * Fm;
-            float *m = b->mrows + r * Fm;
-            for (int64_t h = 0; h < Fm; h++)
-                m[h] = c[h] * g[h];
-        }
-        TRY(scalar_backend_sgemm(ev->be, SCALAR_NO_TRANS, SCALAR_TRANS, R, C, Fm, 1.0f, b->mrows,
-                                 Fm, p->fc_w, Fm, 0.0f, b->uv, C));
-        const float *u = b->uv;
-        if (ffb) {
-            for (int64_t r = 0; r < R; r++) {
-                int64_t t = b->row_t[r];
-                memcpy(b->xg + r * C, b->x + t * C, (size_t)C * sizeof(float));
-                b->mg[r] = b->mean[t];
-                b->rg[r] = b->rstd[t];
-            }
-            memset(b->dx, 0, (size_t)(R * C) * sizeof(float));
-            TRY(scalar_backend_layernorm_backward(ev->be, b->dx, NULL, NULL, b->uv, b->xg,
-                                                  p->ln2_w, b->mg, b->rg, R, C));
-            u = b->dx;
-        }
-        for (int64_t r = 0; r < R; r++) {
-            int64_t t = b->row_t[r], slot = b->row_s[r];
-            int64_t j = b->slot_j[t * b->slots + slot];
-            float *dst = b->usum + (t * b->slots + slot) * C;
-            const float *skip = ev->WdT + j * C;
+            float *dst = b->usum + ((int64_t)b->row_t[r] * b->slots + b->row_s[r]) * C;
             for (int64_t c = 0; c < C; c++)
-                dst[c] += u[r * C + c] + (ffb ? skip[c] : 0.0f);
+                dst[c] += u[r * C + c];
         }
     }
     /* group the (token, slot) sums by j, then one thread per j */
@@ -266,96 +299,198 @@ static scalar_status attr_tokens(scalar_evaluator *ev, abuf *b, const float *alp
     return SCALAR_OK;
 }
 
-/* 1 if D keeps j at token t of point s. */
-static int kept(const scalar_evaluator *ev, const abuf *b, int64_t s, int64_t t, int32_t j)
+/* The attention half's VJP for the seed rows of one (j, sequence, point):
+ * seeds at positions t_k with rows v_k [C] (gradients at h = resid_mid);
+ * adds d/dx of every position <= the last seed into usum [T, C].
+ * scr: 2 T C + 4 C + T floats. */
+static void attn_vjp(const scalar_evaluator *ev, const abuf *b, int64_t s, int64_t sq, int64_t T,
+                     const int32_t *tk, const float *const *vk, int64_t m, float *usum, float *scr)
 {
-    const int32_t *di = b->dc.idx + (s * b->n + t) * ev->kcD;
-    for (int64_t q = 0; q < ev->kcD; q++)
-        if (di[q] == j)
-            return 1;
-    return 0;
-}
-
-/* One batch of (j, sequence, point) triples: block VJPs, then the sums per pair. */
-static scalar_status vjp_batch(scalar_evaluator *ev, abuf *b, const int32_t *pj,
-                               const int32_t *pb, int64_t n_pairs, int64_t T)
-{
-    int64_t C = ev->C, nb = 0;
-    float *xin = b->xg, *seed = b->uv;
-    for (int64_t p = 0; p < n_pairs; p++)
-        for (int64_t s = 0; s < b->S; s++) {
-            int anywhere = 0;
-            for (int64_t t = 0; t < T; t++) {
-                int k = kept(ev, b, s, pb[p] * T + t, pj[p]);
-                anywhere |= k;
-                float *dst = seed + (nb * T + t) * C;
-                if (k)
-                    memcpy(dst, ev->WdT + (int64_t)pj[p] * C, (size_t)C * sizeof(float));
-                else
-                    memset(dst, 0, (size_t)C * sizeof(float));
-            }
-            if (!anywhere)
-                continue;
-            memcpy(xin + nb * T * C, b->xs + (s * b->n + pb[p] * T) * C,
-                   (size_t)(T * C) * sizeof(float));
-            b->row_t[nb] = (int32_t)p;
-            nb++;
+    const scalar__layer_weights *p = &ev->model->w.layer[ev->layer];
+    int64_t C = ev->C, H = ev->model->cfg.n_head, d = C / H, n = b->n, C3 = 3 * C;
+    float scale = (float)(1.0 / sqrt((double)d));
+    float *restrict dln = scr, *restrict go = scr + 2 * T * C, *restrict gv = go + C;
+    float *restrict qk = gv + C, *restrict dq = qk + C, *restrict dS = dq + C;
+    const float *qkv = b->qkv + (s * n + sq * T) * C3, *Wq = p->qkv_w, *Wo = p->attn_proj_w;
+    int64_t tmax = 0;
+    for (int64_t k = 0; k < m; k++)
+        tmax = tk[k] > tmax ? tk[k] : tmax;
+    memset(dln, 0, (size_t)((tmax + 1) * C) * sizeof(float));
+    for (int64_t k = 0; k < m; k++) {
+        int64_t t = tk[k];
+        const float *v = vk[k];
+        for (int64_t c = 0; c < C; c++)
+            usum[t * C + c] += v[c]; /* the residual */
+        for (int64_t e = 0; e < C; e++) { /* go = Wo v: the gradient at the attention output */
+            float a = 0.0f;
+            const float *We = Wo + e * C;
+#pragma omp simd reduction(+ : a)
+            for (int64_t c = 0; c < C; c++)
+                a += We[c] * v[c];
+            go[e] = a;
         }
-    if (nb == 0)
-        return SCALAR_OK;
-    const float *y, *dpre;
-    TRY(scalar__model_block_forward(ev->model, ev->ws, ev->layer, xin, nb, T, &y));
-    TRY(scalar__model_block_vjp(ev->model, ev->ws, ev->layer, seed, &dpre));
-    for (int64_t q = 0; q < nb;) {
-        int64_t p = b->row_t[q];
-        memset(b->usum, 0, (size_t)(T * C) * sizeof(float));
-        for (; q < nb && b->row_t[q] == p; q++)
-            for (int64_t e = 0; e < T * C; e++)
-                b->usum[e] += dpre[q * T * C + e];
-        for (int64_t t = 0; t < T; t++)
-            accumulate(ev, b, pb[p] * T + t, pj[p], b->usum + t * C);
+        for (int64_t h = 0; h < H; h++) {
+            int64_t o = h * d;
+            const float *P = b->att + ((s * (n / T) + sq) * H + h) * T * T + t * T;
+            const float *q = qkv + t * C3 + o;
+            float sum = 0.0f;
+            for (int64_t t2 = 0; t2 <= t; t2++) {
+                const float *vv = qkv + t2 * C3 + 2 * C + o;
+                float dp = 0.0f;
+#pragma omp simd reduction(+ : dp)
+                for (int64_t e = 0; e < d; e++)
+                    dp += go[o + e] * vv[e];
+                dS[t2] = dp;
+                sum += P[t2] * dp;
+            }
+            for (int64_t t2 = 0; t2 <= t; t2++)
+                dS[t2] = P[t2] * (dS[t2] - sum) * scale;
+            for (int64_t c = 0; c < C; c++) {
+                const float *w = Wq + c * C3 + o;
+                float av = 0.0f, ak = 0.0f;
+#pragma omp simd reduction(+ : av, ak)
+                for (int64_t e = 0; e < d; e++) {
+                    av += w[2 * C + e] * go[o + e];
+                    ak += w[C + e] * q[e];
+                }
+                gv[c] = av;
+                qk[c] = ak;
+            }
+            for (int64_t e = 0; e < d; e++)
+                dq[e] = 0.0f;
+            for (int64_t t2 = 0; t2 <= t; t2++) {
+                float pv = P[t2], ds = dS[t2];
+                float *restrict row = dln + t2 * C;
+                const float *kk = qkv + t2 * C3 + C + o;
+#pragma omp simd
+                for (int64_t c = 0; c < C; c++)
+                    row[c] += pv * gv[c] + ds * qk[c];
+#pragma omp simd
+                for (int64_t e = 0; e < d; e++)
+                    dq[e] += ds * kk[e];
+            }
+            float *row = dln + t * C;
+            for (int64_t c = 0; c < C; c++) {
+                float a = 0.0f;
+                const float *wq = Wq + c * C3 + o;
+#pragma omp simd reduction(+ : a)
+                for (int64_t e = 0; e < d; e++)
+                    a += wq[e] * dq[e];
+                row[c] += a;
+            }
+        }
     }
-    return SCALAR_OK;
+    /* ln_1's transposed Jacobian, row by row */
+    const float *w = p->ln1_w;
+    for (int64_t t2 = 0; t2 <= tmax; t2++) {
+        const float *x = b->xs + (s * n + sq * T + t2) * C, *g = dln + t2 * C;
+        float mu = b->l1m[s * n + sq * T + t2], rs = b->l1r[s * n + sq * T + t2];
+        double m1 = 0.0, m2 = 0.0;
+        for (int64_t c = 0; c < C; c++) {
+            double gw = (double)w[c] * g[c], xh = ((double)x[c] - mu) * rs;
+            m1 += gw;
+            m2 += gw * xh;
+        }
+        m1 /= (double)C;
+        m2 /= (double)C;
+        for (int64_t c = 0; c < C; c++) {
+            double gw = (double)w[c] * g[c], xh = ((double)x[c] - mu) * rs;
+            usum[t2 * C + c] += (float)(rs * (gw - m1 - xh * m2));
+        }
+    }
 }
 
-/* The transformer block: every point's codes, then batched VJPs. */
+/* The transformer block: per point, the block forward (its probabilities,
+ * q/k/v and ln_1 statistics kept) and the FF-block rows v of every kept
+ * (token, j); then per latent j and sequence, the attention VJPs. */
 static scalar_status attr_block(scalar_evaluator *ev, abuf *b, const float *alpha, int64_t B,
                                 int64_t T)
 {
-    int64_t n = b->n, C = ev->C;
+    int64_t n = b->n, C = ev->C, Fm = ev->Fm, kcD = ev->kcD, H = ev->model->cfg.n_head;
+    const scalar__layer_acts *act = &ev->ws->acts[ev->layer];
     for (int64_t s = 0; s < b->S; s++) {
         float *xs = b->xs + s * n * C;
+        const float *y;
         TRY(scalar__ev_decode_u(ev, &b->z, n, alpha[s], b->vs, xs));
-        TRY(scalar__ev_path(ev, xs, B, T, b->y, NULL, NULL, NULL, NULL, NULL));
+        TRY(scalar__model_block_forward(ev->model, ev->ws, ev->layer, xs, B, T, &y));
+        memcpy(b->y, y, (size_t)(n * C) * sizeof(float));
+        memcpy(b->qkv + s * n * 3 * C, act->qkv, (size_t)(n * 3 * C) * sizeof(float));
+        memcpy(b->att + s * B * H * T * T, act->att, (size_t)(B * H * T * T) * sizeof(float));
+        memcpy(b->l1m + s * n, act->ln1_mean, (size_t)n * sizeof(float));
+        memcpy(b->l1r + s * n, act->ln1_rstd, (size_t)n * sizeof(float));
+        memcpy(b->x, act->resid_mid, (size_t)(n * C) * sizeof(float));
+        memcpy(b->mean, act->ln2_mean, (size_t)n * sizeof(float));
+        memcpy(b->rstd, act->ln2_rstd, (size_t)n * sizeof(float));
+        memset(b->g, 0, (size_t)(n * Fm) * sizeof(float));
+        TRY(scalar_backend_gelu_backward(ev->be, b->g, act->fch, ev->ones, n * Fm));
         TRY(downstream_codes(ev, b, b->y, n, s));
-    }
-    /* pairs (j, sequence) with j kept somewhere in the sequence at some point */
-    int32_t *mark = b->ent_off, pj[4096], pb[4096];
-    int64_t per_batch = ev->max_B / b->S, n_pairs = 0;
-    if (per_batch > 4096)
-        per_batch = 4096;
-    for (int64_t j = 0; j < ev->FD; j++)
-        mark[j] = -1;
-    for (int64_t sq = 0; sq < B; sq++) {
-        for (int64_t s = 0; s < b->S; s++)
-            for (int64_t t = 0; t < T; t++) {
-                const int32_t *di = b->dc.idx + (s * n + sq * T + t) * ev->kcD;
-                for (int64_t q = 0; q < ev->kcD; q++) {
-                    int32_t j = di[q];
-                    if (j < 0 || mark[j] == (int32_t)sq)
-                        continue;
-                    mark[j] = (int32_t)sq;
-                    pj[n_pairs] = j;
-                    pb[n_pairs++] = (int32_t)sq;
-                    if (n_pairs == per_batch) {
-                        TRY(vjp_batch(ev, b, pj, pb, n_pairs, T));
-                        n_pairs = 0;
-                    }
+        const int32_t *di = b->dc.idx + s * n * kcD;
+        int64_t R = 0;
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t q = 0; q < kcD; q++)
+                if (di[t * kcD + q] >= 0) {
+                    b->row_t[R] = (int32_t)t;
+                    b->row_j[R] = di[t * kcD + q];
+                    b->row_s[R++] = (int32_t)q;
                 }
-            }
+        if (R == 0)
+            continue;
+        const float *u;
+        TRY(jac_rows(ev, b, R, b->g, b->x, b->mean, b->rstd, 1, &u));
+        for (int64_t r = 0; r < R; r++)
+            memcpy(b->vrow + ((s * n + b->row_t[r]) * kcD + b->row_s[r]) * C, u + r * C,
+                   (size_t)C * sizeof(float));
     }
-    if (n_pairs > 0)
-        TRY(vjp_batch(ev, b, pj, pb, n_pairs, T));
+    /* kept (point, token, slot) entries grouped by j, in (sequence, point, token) order */
+    int64_t FD = ev->FD;
+    memset(b->ent_off, 0, (size_t)(FD + 1) * sizeof(int32_t));
+    for (int64_t e = 0; e < b->S * n * kcD; e++)
+        if (b->dc.idx[e] >= 0)
+            b->ent_off[b->dc.idx[e] + 1]++;
+    for (int64_t j = 0; j < FD; j++)
+        b->ent_off[j + 1] += b->ent_off[j];
+    for (int64_t sq = 0; sq < B; sq++)
+        for (int64_t s = 0; s < b->S; s++)
+            for (int64_t t = sq * T; t < (sq + 1) * T; t++)
+                for (int64_t q = 0; q < kcD; q++) {
+                    int64_t e = (s * n + t) * kcD + q;
+                    if (b->dc.idx[e] >= 0)
+                        b->ent[b->ent_off[b->dc.idx[e]]++] = (int32_t)e;
+                }
+    for (int64_t j = FD; j > 0; j--)
+        b->ent_off[j] = b->ent_off[j - 1];
+    b->ent_off[0] = 0;
+    int32_t nt = ev->n_threads;
+    int64_t scr_len = 2 * T * C + 4 * C + T;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int64_t j = 0; j < FD; j++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *scr = b->tscr + tid * scr_len, *usum = scr + T * C;
+        int32_t tk[256];
+        const float *vk[256];
+        int32_t e0 = b->ent_off[j], e1 = b->ent_off[j + 1];
+        while (e0 < e1) {
+            int64_t sq = (b->ent[e0] / kcD % n) / T, tmax = 0;
+            memset(usum, 0, (size_t)(T * C) * sizeof(float));
+            while (e0 < e1 && (b->ent[e0] / kcD % n) / T == sq) {
+                int64_t s = b->ent[e0] / kcD / n, m = 0;
+                while (e0 < e1 && b->ent[e0] / kcD / n == s &&
+                       (b->ent[e0] / kcD % n) / T == sq && m < 256) {
+                    int64_t e = b->ent[e0++];
+                    tk[m] = (int32_t)(e / kcD % n - sq * T);
+                    vk[m++] = b->vrow + e * C;
+                }
+                attn_vjp(ev, b, s, sq, T, tk, vk, m, usum, scr);
+                for (int64_t k = 0; k < m; k++)
+                    tmax = tk[k] > tmax ? tk[k] : tmax;
+            }
+            for (int64_t t = 0; t <= tmax; t++)
+                accumulate(ev, b, sq * T + t, j, usum + t * C);
+        }
+    }
     return SCALAR_OK;
 }
 
@@ -372,7 +507,7 @@ scalar_status scalar_evaluator_attribute(scalar_evaluator *ev, const int32_t *id
     int64_t S = points(ev, alpha), T = seq, C = ev->C;
     int64_t Bc = ev->opt.batch;
     abuf b;
-    TRY(abuf_alloc(ev, &b, Bc * T, S));
+    TRY(abuf_alloc(ev, &b, Bc * T, T, S));
     scalar_status st = SCALAR_OK;
     for (int64_t b0 = 0; b0 < n_seq && st == SCALAR_OK; b0 += Bc) {
         int64_t B = n_seq - b0 < Bc ? n_seq - b0 : Bc, n = B * T;

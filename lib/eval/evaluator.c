@@ -158,8 +158,6 @@ static scalar_status derive_weights(scalar_evaluator *ev)
     for (int64_t j = 0; j < ev->FD; j++)
         for (int64_t c = 0; c < ev->C; c++)
             ev->WdT[j * ev->C + c] = D->W_enc[c * D->ld_enc + j];
-    if (ev_is_block(ev))
-        return SCALAR_OK;
     const scalar__layer_weights *p = &ev->model->w.layer[ev->layer];
     /* CT = WdT [FD, C] x W_proj^T, W_proj = mlp_proj_w [Fm, C] */
     return scalar_backend_sgemm(ev->be, SCALAR_NO_TRANS, SCALAR_TRANS, ev->FD, ev->Fm, ev->C, 1.0f,
