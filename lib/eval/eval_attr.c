@@ -133,9 +133,9 @@ static void accumulate(scalar_evaluator *ev, const abuf *b, int64_t t, int64_t j
     if (ev->M) {
         float w = ev->opt.attribution == SCALAR_ATTR_JACOBIAN ? 1.0f
                                                               : b->znorm[t] / (float)b->S;
-        float w2 = w * w, *M = ev->M + j * C * C;
+        double w2 = (double)w * w, *M = ev->M + j * C * C;
         for (int64_t c = 0; c < C; c++) {
-            float uc = w2 * u[c], *Mc = M + c * C;
+            double uc = w2 * u[c], *Mc = M + c * C;
 #pragma omp simd
             for (int64_t d = 0; d < C; d++)
                 Mc[d] += uc * u[d];
@@ -158,33 +158,37 @@ static void accumulate(scalar_evaluator *ev, const abuf *b, int64_t t, int64_t j
     }
 }
 
-/* Fold the forms M_j into A2: A2[i, j] += W_dec_U[i] M_j W_dec_U[i]^T. */
+/* Fold the forms M_j into A2: A2[i, j] += W_dec_U[i] M_j W_dec_U[i]^T, in
+ * double: a small score is a difference of large terms in float, and the
+ * order of small scores (and whether one is zero) matters to the ranking. */
 static scalar_status fold_forms(scalar_evaluator *ev)
 {
     if (!ev->M)
         return SCALAR_OK;
-    int64_t C = ev->C, FU = ev->FU;
-    float *tmp = scalar__alloc(ev->ctx, (size_t)(FU * C) * sizeof(float), "attribution fold");
-    if (!tmp)
-        return SCALAR_E_NOMEM;
-    scalar_status st = SCALAR_OK;
-    for (int64_t j = 0; j < ev->FD && st == SCALAR_OK; j++) {
+    int64_t C = ev->C, FU = ev->FU, FD = ev->FD;
+    int32_t nt = ev->n_threads;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 4) if (nt > 1)
+    for (int64_t j = 0; j < FD; j++) {
         if (!ev->M_used[j])
             continue;
-        float *M = ev->M + j * C * C;
-        st = scalar_backend_sgemm(ev->be, SCALAR_NO_TRANS, SCALAR_NO_TRANS, FU, C, C, 1.0f,
-                                  ev->U->W_dec, C, M, C, 0.0f, tmp, C);
-        for (int64_t i = 0; i < FU && st == SCALAR_OK; i++) {
+        double *M = ev->M + j * C * C;
+        for (int64_t i = 0; i < FU; i++) {
+            const float *w = ev->U->W_dec + i * C;
             double s = 0.0;
-            for (int64_t c = 0; c < C; c++)
-                s += (double)tmp[i * C + c] * ev->U->W_dec[i * C + c];
-            ev->A2[i * ev->FD + j] += s > 0.0 ? s : 0.0;
+            for (int64_t c = 0; c < C; c++) {
+                const double *Mc = M + c * C;
+                double a = 0.0;
+#pragma omp simd reduction(+ : a)
+                for (int64_t d = 0; d < C; d++)
+                    a += Mc[d] * w[d];
+                s += a * w[c];
+            }
+            ev->A2[i * FD + j] += s > 0.0 ? s : 0.0;
         }
-        memset(M, 0, (size_t)(C * C) * sizeof(float));
+        memset(M, 0, (size_t)(C * C) * sizeof(double));
         ev->M_used[j] = 0;
     }
-    scalar__free(ev->ctx, tmp);
-    return st;
+    return SCALAR_OK;
 }
 
 /* D's kept codes of the path output y at one point (positive values only). */

@@ -304,6 +304,7 @@ static scalar_status r_block(scalar_evaluator *ev, cbuf *b)
 {
     int64_t T = b->T, FD = ev->FD, kc = ev->kcU, C = ev->C;
     const scalar_sae *D = ev->D;
+    memset(b->ustamp, 0, (size_t)ev->FU * sizeof(int32_t));
     for (int64_t sq = 0; sq < b->B; sq++) {
         int64_t nu = 0, tok0 = sq * T;
         for (int64_t t = 0; t < T; t++)
@@ -424,7 +425,6 @@ static scalar_status curve_chunk(scalar_evaluator *ev, cbuf *b, const int32_t *i
         *full_kl += kl[t];
     memset(b->bits, 0, (size_t)(FD * b->nw) * sizeof(uint64_t));
     memset(b->nkept, 0, (size_t)FD * sizeof(int32_t));
-    memset(b->ustamp, 0, (size_t)ev->FU * sizeof(int32_t));
     int parity_topk = ev_quirk(ev, SCALAR_QUIRK_CURVE_TOPK);
     double *logq, *logq_buf = scalar__alloc(ev->ctx, (size_t)(n * b->V) * sizeof(double), "curve buffers");
     if (!logq_buf)

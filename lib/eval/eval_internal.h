@@ -34,7 +34,7 @@ struct scalar_evaluator {
     float *ones;               /* [max_B * T_max * Fm] ones (gelu' through gelu_backward) */
     /* step 1 */
     double *A2;                /* [FU * FD] sums of squares */
-    float *M;                  /* [FD, C, C] quadratic forms (dense weighting), or NULL */
+    double *M;                 /* [FD, C, C] quadratic forms (dense weighting), or NULL */
     unsigned char *M_used;     /* [FD] */
     int64_t attr_tokens;
     /* steps 3 and 4 */

@@ -231,7 +231,7 @@ scalar_status scalar_evaluator_create(scalar_evaluator **out, scalar_model *mode
     ev->grid = scalar__alloc(ctx, (size_t)grid_capacity(total) * sizeof(int64_t), "grid");
     ev->M_used = scalar__alloc(ctx, (size_t)ev->FD, "attribution scratch");
     if (dense)
-        ev->M = scalar__alloc(ctx, nM * sizeof(float), "attribution quadratic forms");
+        ev->M = scalar__alloc(ctx, nM * sizeof(double), "attribution quadratic forms");
     if (!ev->WdT || !ev->CT || !ev->ones || !ev->A2 || !ev->grid || !ev->M_used ||
         (dense && !ev->M))
         goto fail;
@@ -240,7 +240,7 @@ scalar_status scalar_evaluator_create(scalar_evaluator **out, scalar_model *mode
     memset(ev->A2, 0, (size_t)total * sizeof(double));
     memset(ev->M_used, 0, (size_t)ev->FD);
     if (ev->M)
-        memset(ev->M, 0, nM * sizeof(float));
+        memset(ev->M, 0, nM * sizeof(double));
     build_grid(ev);
     st = derive_weights(ev);
     if (st != SCALAR_OK)

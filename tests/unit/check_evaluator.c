@@ -341,6 +341,155 @@ END_TEST
 START_TEST(test_all_edges_block) { check_all_edges(SCALAR_PATH_BLOCK); }
 END_TEST
 
+/* ---- the PyTorch oracle's fixture (tests/reference/fixtures/scalar_tiny) ---- */
+
+typedef struct fx_case {
+    const char *name, *U, *D;
+    int32_t path, parity, kind, steps;
+} fx_case;
+
+static const fx_case fx_cases[] = {
+    {"ff.clean.grad5", "ff_U32", "ff_D48", 0, 0, 0, 5},
+    {"ff.parity.grad5", "ff_U32", "ff_D48", 0, 1, 0, 5},
+    {"ff.clean.jacobian", "ff_U32", "ff_D48", 0, 0, 1, 1},
+    {"ff.parity.grad1", "ff_U32", "ff_D48", 0, 1, 0, 1},
+    {"ff.clean.grad5.eq", "ff_U32", "ff_D32", 0, 0, 0, 5},
+    {"ff.parity.grad5.eq", "ff_U32", "ff_D32", 0, 1, 0, 5},
+    {"mlpblock.clean.grad5", "mlpblock_U32", "mlpblock_D48", 1, 0, 0, 5},
+    {"mlpblock.parity.grad5", "mlpblock_U32", "mlpblock_D48", 1, 1, 0, 5},
+    {"mlpblock.clean.jacobian", "mlpblock_U32", "mlpblock_D48", 1, 0, 1, 1},
+    {"mlpblock.clean.grad5.eq", "mlpblock_U32", "mlpblock_D32", 1, 0, 0, 5},
+    {"mlpblock.parity.grad5.eq", "mlpblock_U32", "mlpblock_D32", 1, 1, 0, 5},
+    {"block.clean.grad5", "block_U32", "block_D48", 2, 0, 0, 5},
+    {"block.parity.grad5", "block_U32", "block_D48", 2, 1, 0, 5},
+    {"block.clean.jacobian", "block_U32", "block_D48", 2, 0, 1, 1},
+    {"block.clean.grad5.eq", "block_U32", "block_D32", 2, 0, 0, 5},
+    {"block.parity.grad5.eq", "block_U32", "block_D32", 2, 1, 0, 5},
+};
+
+static const char *fx_dir(void)
+{
+    static char dir[1024];
+    const char *src = getenv("SCALAR_SRC");
+    snprintf(dir, sizeof dir, "%s/tests/reference/fixtures/scalar_tiny", src && *src ? src : ".");
+    return dir;
+}
+
+/* Tensor `name` of the fixture: floats (F32) or raw int32 (I32), malloc'ed. */
+static void *fx_tensor(scalar_safetensors *st, const char *case_name, const char *field,
+                       size_t *n)
+{
+    char name[160];
+    size_t idx;
+    if (case_name)
+        snprintf(name, sizeof name, "%s.%s", case_name, field);
+    else
+        snprintf(name, sizeof name, "%s", field);
+    ck_assert_msg(scalar_safetensors_find(&idx, st, name) == SCALAR_OK, "fixture lacks %s", name);
+    *n = (size_t)scalar_safetensors_numel(st, idx);
+    const void *data;
+    size_t bytes;
+    OK(scalar_safetensors_data(&data, &bytes, st, idx));
+    void *out = malloc(bytes);
+    memcpy(out, data, bytes);
+    return out;
+}
+
+static double fx_rel(const float *x, const float *ref, size_t n)
+{
+    double err = 0.0, norm = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        err += ((double)x[i] - ref[i]) * ((double)x[i] - ref[i]);
+        norm += (double)ref[i] * ref[i];
+    }
+    return norm > 0.0 ? sqrt(err / norm) : sqrt(err);
+}
+
+START_TEST(test_fixture_case)
+{
+    const fx_case *c = &fx_cases[_i];
+    char path[1200];
+    scalar_ctx *ctx = new_ctx();
+    scalar_model *m = NULL;
+    OK(scalar_model_load(&m, ctx, fx_dir()));
+    scalar_sae *U = NULL, *D = NULL;
+    snprintf(path, sizeof path, "%s/sae/%s", fx_dir(), c->U);
+    OK(scalar_sae_load(&U, ctx, path));
+    snprintf(path, sizeof path, "%s/sae/%s", fx_dir(), c->D);
+    OK(scalar_sae_load(&D, ctx, path));
+    scalar_safetensors *st = NULL;
+    snprintf(path, sizeof path, "%s/expected.safetensors", fx_dir());
+    OK(scalar_safetensors_open(&st, ctx, path));
+    size_t n_attr, n_eval, nA, n_order, n_grid, n_kl, n_klf, n_full;
+    int32_t *ids_attr = fx_tensor(st, NULL, "ids_attr", &n_attr);
+    int32_t *ids_eval = fx_tensor(st, NULL, "ids_eval", &n_eval);
+    float *A_ref = fx_tensor(st, c->name, "A", &nA);
+    int32_t *order32 = fx_tensor(st, c->name, "order", &n_order);
+    int32_t *grid = fx_tensor(st, c->name, "grid", &n_grid);
+    float *kl_ref = fx_tensor(st, c->name, "kl", &n_kl);
+    float *klf_ref = fx_tensor(st, c->name, "kl_full", &n_klf);
+    float *full_ref = fx_tensor(st, c->name, "full_kl", &n_full);
+
+    scalar_evaluator_options o;
+    OK(scalar_evaluator_options_init(&o, sizeof o));
+    o.quirks = c->parity ? SCALAR_QUIRKS_PARITY : 0;
+    o.attribution = c->kind ? SCALAR_ATTR_JACOBIAN : SCALAR_ATTR_GRADIENT_PATH;
+    o.steps = c->steps;
+    o.bootstrap = 0;
+    scalar_evaluator *ev = NULL;
+    OK(scalar_evaluator_create(&ev, m, U, D, c->path, 0, &o));
+    OK(scalar_evaluator_attribute(ev, ids_attr, 4, 16));
+    float *A = malloc(nA * sizeof *A);
+    OK(scalar_evaluator_read_attribution(ev, A, nA));
+    double eA = fx_rel(A, A_ref, nA);
+    ck_assert_msg(eA <= 1e-4, "%s: attribution error %.3g > 1e-4", c->name, eA);
+
+    /* our order against the oracle's on the positive scores: equal except
+     * swaps of scores within 1e-5 relative (float32 can order near-ties either way) */
+    int64_t *ours = malloc(n_order * sizeof *ours);
+    OK(scalar_evaluator_read_order(ev, ours, n_order));
+    for (size_t e = 0; e < n_order && A_ref[order32[e]] > 0.0f; e++) {
+        float a = A_ref[ours[e]], r = A_ref[order32[e]];
+        ck_assert_msg(ours[e] == order32[e] || fabsf(a - r) <= 1e-5f * r,
+                      "%s: order[%zu] = %lld (A %g), oracle %d (A %g)", c->name, e,
+                      (long long)ours[e], (double)a, (int)order32[e], (double)r);
+    }
+
+    /* the curve with the oracle's order */
+    for (size_t e = 0; e < n_order; e++)
+        ours[e] = order32[e];
+    OK(scalar_evaluator_curve(ev, ids_eval, 3, 16, ours, (int64_t)n_order));
+    int64_t G = scalar_evaluator_n_points(ev);
+    ck_assert_int_eq(G, (int64_t)n_grid);
+    int64_t *edges = malloc((size_t)G * sizeof *edges);
+    OK(scalar_evaluator_read_curve(ev, SCALAR_CURVE_KL, edges, NULL, NULL, NULL, (size_t)G));
+    for (int64_t g = 0; g < G; g++)
+        ck_assert_int_eq(edges[g], grid[g]);
+    float *kl = malloc(n_kl * sizeof *kl), *klf = malloc(n_klf * sizeof *klf);
+    OK(scalar_evaluator_read_token_kl(ev, SCALAR_CURVE_KL, kl, n_kl));
+    OK(scalar_evaluator_read_token_kl(ev, SCALAR_CURVE_KL_FULL, klf, n_klf));
+    double ek = fx_rel(kl, kl_ref, n_kl), ef = fx_rel(klf, klf_ref, n_klf);
+    ck_assert_msg(ek <= 1e-4, "%s: KL curve error %.3g > 1e-4", c->name, ek);
+    ck_assert_msg(ef <= 1e-4, "%s: appendix curve error %.3g > 1e-4", c->name, ef);
+    double sc[SCALAR_SCORE_COUNT], full_mean = 0.0;
+    OK(scalar_evaluator_scores(ev, sc, SCALAR_SCORE_COUNT));
+    for (size_t t = 0; t < n_full; t++)
+        full_mean += full_ref[t] / (double)n_full;
+    ck_assert_msg(fabs(sc[SCALAR_SCORE_FULL_KL] - full_mean) <= 1e-4 * full_mean,
+                  "%s: full-circuit KL %g, oracle %g", c->name, sc[SCALAR_SCORE_FULL_KL],
+                  full_mean);
+
+    free(ids_attr), free(ids_eval), free(A_ref), free(order32), free(grid), free(kl_ref);
+    free(klf_ref), free(full_ref), free(A), free(ours), free(edges), free(kl), free(klf);
+    scalar_evaluator_free(ev);
+    scalar_safetensors_free(st);
+    scalar_sae_free(U);
+    scalar_sae_free(D);
+    scalar_model_free(m);
+    scalar_ctx_free(ctx);
+}
+END_TEST
+
 Suite *scalar_evaluator_suite(void)
 {
     Suite *s = suite_create("evaluator");
@@ -355,6 +504,10 @@ Suite *scalar_evaluator_suite(void)
     tcase_add_test(tc, test_all_edges_ff);
     tcase_add_test(tc, test_all_edges_mlpblock);
     tcase_add_test(tc, test_all_edges_block);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("fixture");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_fixture_case, 0, (int)(sizeof fx_cases / sizeof fx_cases[0]));
     suite_add_tcase(s, tc);
     return s;
 }
