@@ -6,8 +6,13 @@
  *   Per-token paths: token t sees only its own active latents a_t, so r[t, j]
  *     is a function of the mask S_j & a_t (k bits): the empty mask gives the
  *     bias-only value r0[j], the full mask the full circuit's rfull[t, j];
- *     every other distinct mask of the token is one path evaluation, batched
- *     as rows of one GEMM.  Latents that share a mask share the evaluation.
+ *     every other distinct mask of the token is one path evaluation, shared
+ *     by the latents with that mask.  The evaluation is factored: the MLP's
+ *     pre-activation of a masked input is a sum of the token's precomputed
+ *     rows R[t, q] = W_dec_U[a_q] G (G = W_fc, or diag(ln_2 w) W_fc with the
+ *     LayerNorm's mean and scale from the masked input), so an entry costs
+ *     |mask| row additions and one GELU, and r[t, j] = gelu(h) . CT[j]
+ *     (+ x . W_enc_D[:, j] on the FF block) + const_j, no GEMM per entry.
  *   The transformer block: positions mix, so the key is S_j & U_b over the
  *     latents U_b active anywhere in sequence b; each distinct key other than
  *     empty and full is one block forward of the sequence, batched.
@@ -23,6 +28,7 @@
 
 typedef struct cbuf {
     int64_t n, B, T, V, nw;       /* tokens, sequences, length, vocab, words per S_j bitset */
+    int64_t rows;                 /* rows of the entry buffers (x, y, h, a, ...) */
     float *act, *mid, *post;      /* [n, C]: U's input, clean resid_mid, clean resid_post */
     double *logp, *logp_full;     /* [n, V] clean and full-circuit log-probabilities */
     float *logits;                /* [n, V] */
@@ -35,6 +41,9 @@ typedef struct cbuf {
     /* dedupe */
     float *ev_val;                /* [ENTRY_ROWS or max_B*T, kcU] */
     int32_t *ev_idx;
+    float *Rt;                    /* per-token paths: [n, kcU, Fm] rows W_dec_U[a_q] G */
+    int32_t *ent_t;               /* [ENTRY_ROWS] token of an entry */
+    uint64_t *ent_m;              /* [ENTRY_ROWS] its mask */
     int32_t *pend;                /* [n, FD] entry of (t, j), -1 when resolved */
     uint64_t *hkey;               /* hash table keys (per-token) */
     int32_t *hval, *hstamp;
@@ -49,7 +58,7 @@ static void cbuf_free(scalar_ctx *ctx, cbuf *b)
     void *p[] = {b->act, b->mid, b->post, b->logp, b->logp_full, b->logits, b->z.val, b->z.idx,
                  b->dc.val, b->dc.idx, b->xc, b->pre, b->tv, b->x, b->y, b->h, b->a, b->ln,
                  b->mean, b->rstd, b->vs, b->ti, b->r, b->rfull, b->rtmp, b->r0, b->bits,
-                 b->nkept, b->ev_val, b->ev_idx, b->pend, b->hkey, b->hval, b->hstamp, b->ulist,
+                 b->nkept, b->ev_val, b->ev_idx, b->Rt, b->ent_t, b->ent_m, b->pend, b->hkey, b->hval, b->hstamp, b->ulist,
                  b->upos, b->ustamp, b->keys, b->jent};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         scalar__free(ctx, p[i]);
@@ -61,9 +70,12 @@ static scalar_status cbuf_alloc(const scalar_evaluator *ev, cbuf *b, int64_t n, 
     int64_t C = ev->C, Fm = ev->Fm, FD = ev->FD, F = ev->FU > FD ? ev->FU : FD;
     int64_t V = ev->model->cfg.vocab_size, kc = ev->kcU > ev->kcD ? ev->kcU : ev->kcD;
     int64_t rows = n + 1 > ENTRY_ROWS ? n + 1 : ENTRY_ROWS;
+    if (rows < FD)
+        rows = FD;
     if (ev_is_block(ev) && ev->max_B * T > rows)
         rows = ev->max_B * T;
     memset(b, 0, sizeof *b);
+    b->rows = rows;
     b->V = V;
     b->T = T;
     b->nw = (ev->FU + 63) / 64;
@@ -79,7 +91,7 @@ static scalar_status cbuf_alloc(const scalar_evaluator *ev, cbuf *b, int64_t n, 
              A(b->z.idx, n * ev->kcU, int32_t) && A(b->dc.val, n * ev->kcD, float) &&
              A(b->dc.idx, n * ev->kcD, int32_t) && A(b->xc, rows * C, float) &&
              A(b->pre, n * F, float) && A(b->tv, n * (kc + 1), float) &&
-             A(b->ti, n * (kc + 1), int32_t) && A(b->x, rows * C, float) &&
+             A(b->ti, n * (kc + 1), int32_t) && A(b->x, (rows > n * ev->kcU ? rows : n * ev->kcU) * C, float) &&
              A(b->y, rows * C, float) && A(b->h, rows * Fm, float) && A(b->a, rows * Fm, float) &&
              A(b->ln, rows * C, float) && A(b->mean, rows, float) && A(b->rstd, rows, float) &&
              A(b->vs, n * ev->kcU, float) && A(b->r, n * FD, float) &&
@@ -90,7 +102,9 @@ static scalar_status cbuf_alloc(const scalar_evaluator *ev, cbuf *b, int64_t n, 
              A(b->hval, b->hsize, int32_t) && A(b->hstamp, b->hsize, int32_t) &&
              A(b->ulist, T * ev->kcU, int32_t) && A(b->upos, ev->FU, int32_t) &&
              A(b->ustamp, ev->FU, int32_t) && A(b->keys, FD * ((T * ev->kcU + 63) / 64), uint64_t) &&
-             A(b->jent, FD, int32_t);
+             A(b->jent, FD, int32_t) && A(b->ent_t, rows, int32_t) && A(b->ent_m, rows, uint64_t);
+    if (ok && !ev_is_block(ev))
+        ok = A(b->Rt, n * ev->kcU * Fm, float) != NULL;
 #undef A
     if (!ok) {
         cbuf_free(ctx, b);
@@ -159,6 +173,22 @@ static scalar_status run_codes(scalar_evaluator *ev, cbuf *b, const float *r, in
     return SCALAR_OK;
 }
 
+/* Per-token paths, once per chunk: R[t, q] = W_dec_U[z_idx[t, q]] G (zero for
+ * an empty slot), the rows every masked evaluation of token t sums. */
+static scalar_status token_rows(const scalar_evaluator *ev, cbuf *b)
+{
+    int64_t n = b->n, kc = ev->kcU, C = ev->C;
+    for (int64_t r = 0; r < n * kc; r++) {
+        int32_t i = b->z.idx[r];
+        if (i >= 0)
+            memcpy(b->x + r * C, ev->U->W_dec + (int64_t)i * C, (size_t)C * sizeof(float));
+        else
+            memset(b->x + r * C, 0, (size_t)C * sizeof(float));
+    }
+    return scalar_backend_sgemm(ev->be, SCALAR_NO_TRANS, SCALAR_NO_TRANS, n * kc, ev->Fm, C, 1.0f,
+                                b->x, C, ev->G, ev->Fm, 0.0f, b->Rt, ev->Fm);
+}
+
 /* Clean forward of the chunk: P, the hook activations, z, rfull and r0. */
 static scalar_status chunk_setup(scalar_evaluator *ev, cbuf *b, const int32_t *ids)
 {
@@ -180,7 +210,7 @@ static scalar_status chunk_setup(scalar_evaluator *ev, cbuf *b, const int32_t *i
     memcpy(b->x, ev->U->b_dec, (size_t)C * sizeof(float));
     TRY(scalar__ev_path(ev, b->x, 1, 1, y0, b->h, b->a, b->ln, b->mean, b->rstd));
     TRY(scalar__ev_preact_d(ev, y0, 1, b->xc, b->r0));
-    return SCALAR_OK;
+    return ev_is_block(ev) ? SCALAR_OK : token_rows(ev, b);
 }
 
 /* The full circuit's logits (per mode) into b->logp_full. */
@@ -209,32 +239,73 @@ static scalar_status full_circuit(scalar_evaluator *ev, cbuf *b)
     return run_codes(ev, b, b->r, 1, ties, b->logp_full);
 }
 
-/* Evaluate the pending entries' paths and fill their r. */
+/* Evaluate the pending entries (factored, see the top) and fill their r. */
 static scalar_status flush_tokens(scalar_evaluator *ev, cbuf *b, int64_t t0, int64_t t1,
                                   int64_t n_ent)
 {
-    int64_t C = ev->C, FD = ev->FD, nt = ev->n_threads;
+    int64_t C = ev->C, FD = ev->FD, Fm = ev->Fm, kc = ev->kcU;
+    int32_t nt = ev->n_threads;
+    int ffb = ev->path == SCALAR_PATH_FF_BLOCK;
+    float eps = ev->model->cfg.layer_norm_eps;
     if (n_ent == 0)
         return SCALAR_OK;
-    TRY(scalar_backend_sparse_decode(ev->be, b->x, b->ev_val, b->ev_idx, ev->U->W_dec,
-                                     ev->U->b_dec, n_ent, ev->kcU, ev->FU, C));
-    TRY(scalar__ev_token_path(ev, b->x, n_ent, b->y, b->h, b->a, b->ln, b->mean, b->rstd));
-    const scalar_sae *D = ev->D;
-    if (D->cfg.apply_b_dec_to_input)
-        for (int64_t e = 0; e < n_ent; e++)
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && n_ent * Fm >= 65536)
+    for (int64_t e = 0; e < n_ent; e++) {
+        int64_t t = b->ent_t[e];
+        uint64_t m = b->ent_m[e];
+        float *h = b->h + e * Fm;
+        const float *zv = b->z.val + t * kc;
+        memcpy(h, ev->hb, (size_t)Fm * sizeof(float));
+        for (int64_t q = 0; q < kc; q++) {
+            if (!((m >> q) & 1u))
+                continue;
+            const float *R = b->Rt + (t * kc + q) * Fm;
+            float zq = zv[q];
+#pragma omp simd
+            for (int64_t f = 0; f < Fm; f++)
+                h[f] += zq * R[f];
+        }
+        if (ffb) { /* x = b_dec + sum z W_dec; h = (x G - mu sG) / sigma + c2 */
+            float *x = b->x + e * C;
+            const int32_t *zi = b->z.idx + t * kc;
+            memcpy(x, ev->U->b_dec, (size_t)C * sizeof(float));
+            for (int64_t q = 0; q < kc; q++)
+                if ((m >> q) & 1u) {
+                    const float *w = ev->U->W_dec + (int64_t)zi[q] * C;
+                    for (int64_t c = 0; c < C; c++)
+                        x[c] += zv[q] * w[c];
+                }
+            double mu = 0.0, var = 0.0;
             for (int64_t c = 0; c < C; c++)
-                b->y[e * C + c] -= D->b_dec[c];
+                mu += x[c];
+            mu /= (double)C;
+            for (int64_t c = 0; c < C; c++)
+                var += ((double)x[c] - mu) * ((double)x[c] - mu);
+            float rs = (float)(1.0 / sqrt(var / (double)C + eps)), fmu = (float)mu;
+#pragma omp simd
+            for (int64_t f = 0; f < Fm; f++)
+                h[f] = (h[f] - fmu * ev->sG[f]) * rs + ev->c2[f];
+        }
+    }
+    TRY(scalar_backend_gelu_forward(ev->be, b->a, b->h, n_ent * Fm));
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && (t1 - t0) * FD >= 4096)
     for (int64_t t = t0; t < t1; t++)
         for (int64_t j = 0; j < FD; j++) {
             int32_t e = b->pend[t * FD + j];
             if (e < 0)
                 continue;
-            const float *ye = b->y + (int64_t)e * C, *w = ev->WdT + j * C;
+            const float *ae = b->a + (int64_t)e * Fm, *cj = ev->CT + j * Fm;
             float s = 0.0f;
-            for (int64_t c = 0; c < C; c++)
-                s += ye[c] * w[c];
-            b->r[t * FD + j] = s + D->b_enc[j];
+#pragma omp simd reduction(+ : s)
+            for (int64_t f = 0; f < Fm; f++)
+                s += ae[f] * cj[f];
+            if (ffb) {
+                const float *xe = b->x + (int64_t)e * C, *w = ev->WdT + j * C;
+#pragma omp simd reduction(+ : s)
+                for (int64_t c = 0; c < C; c++)
+                    s += xe[c] * w[c];
+            }
+            b->r[t * FD + j] = s + ev->cj[j];
         }
     return SCALAR_OK;
 }
@@ -245,13 +316,12 @@ static scalar_status r_tokens(scalar_evaluator *ev, cbuf *b)
     int64_t n = b->n, FD = ev->FD, kc = ev->kcU, t0 = 0, n_ent = 0;
     memset(b->hstamp, 0, (size_t)b->hsize * sizeof(int32_t));
     for (int64_t t = 0; t < n; t++) {
-        if (n_ent + FD > ENTRY_ROWS && n_ent > 0) {
+        if (n_ent + FD > b->rows && n_ent > 0) {
             TRY(flush_tokens(ev, b, t0, t, n_ent));
             t0 = t;
             n_ent = 0;
         }
         const int32_t *zi = b->z.idx + t * kc;
-        const float *zv = b->z.val + t * kc;
         uint64_t full = 0;
         for (int64_t q = 0; q < kc; q++)
             if (zi[q] >= 0)
@@ -286,12 +356,8 @@ static scalar_status r_tokens(scalar_evaluator *ev, cbuf *b)
                 b->hstamp[slot] = stamp;
                 b->hkey[slot] = m;
                 b->hval[slot] = (int32_t)n_ent;
-                for (int64_t q = 0; q < kc; q++) {
-                    int in = (m >> q) & 1u;
-                    b->ev_val[n_ent * kc + q] = in ? zv[q] : 0.0f;
-                    b->ev_idx[n_ent * kc + q] = in ? zi[q] : -1;
-                }
-                n_ent++;
+                b->ent_t[n_ent] = (int32_t)t;
+                b->ent_m[n_ent++] = m;
             }
             *pe = b->hval[slot];
         }

@@ -32,6 +32,11 @@ struct scalar_evaluator {
     float *CT;                 /* [FD, Fm]: row j = W_proj W_enc_D[:, j] (per-token paths) */
     float *WdT;                /* [FD, C]: row j = W_enc_D[:, j] */
     float *ones;               /* [max_B * T_max * Fm] ones (gelu' through gelu_backward) */
+    /* the factored per-token path of the curve (eval_curve.c) */
+    float *G;                  /* [C, Fm]: W_fc, or diag(ln_2 w) W_fc on the FF block */
+    float *hb;                 /* [Fm]: b_dec_U W_fc + b_fc (FF layer); b_dec_U G (FF block) */
+    float *sG, *c2;            /* [Fm]: column sums of G; ln_2 b W_fc + b_fc (FF block) */
+    float *cj;                 /* [FD]: (b_proj - b_dec_D) . W_enc_D[:, j] + b_enc_D[j] */
     /* step 1 */
     double *A2;                /* [FU * FD] sums of squares */
     double *M;                 /* [FD, C, C] quadratic forms (dense weighting), or NULL */

@@ -160,8 +160,32 @@ static scalar_status derive_weights(scalar_evaluator *ev)
             ev->WdT[j * ev->C + c] = D->W_enc[c * D->ld_enc + j];
     const scalar__layer_weights *p = &ev->model->w.layer[ev->layer];
     /* CT = WdT [FD, C] x W_proj^T, W_proj = mlp_proj_w [Fm, C] */
-    return scalar_backend_sgemm(ev->be, SCALAR_NO_TRANS, SCALAR_TRANS, ev->FD, ev->Fm, ev->C, 1.0f,
-                                ev->WdT, ev->C, p->mlp_proj_w, ev->C, 0.0f, ev->CT, ev->Fm);
+    TRY(scalar_backend_sgemm(ev->be, SCALAR_NO_TRANS, SCALAR_TRANS, ev->FD, ev->Fm, ev->C, 1.0f,
+                             ev->WdT, ev->C, p->mlp_proj_w, ev->C, 0.0f, ev->CT, ev->Fm));
+    int64_t C = ev->C, Fm = ev->Fm;
+    int ffb = ev->path == SCALAR_PATH_FF_BLOCK;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t f = 0; f < Fm; f++)
+            ev->G[c * Fm + f] = (ffb ? p->ln2_w[c] : 1.0f) * p->fc_w[c * Fm + f];
+    for (int64_t f = 0; f < Fm; f++) {
+        double hb = ffb ? 0.0 : p->fc_b[f], sg = 0.0, c2 = p->fc_b[f];
+        for (int64_t c = 0; c < C; c++) {
+            hb += (double)ev->U->b_dec[c] * ev->G[c * Fm + f];
+            sg += ev->G[c * Fm + f];
+            c2 += (double)p->ln2_b[c] * p->fc_w[c * Fm + f];
+        }
+        ev->hb[f] = (float)hb;
+        ev->sG[f] = (float)sg;
+        ev->c2[f] = (float)c2;
+    }
+    for (int64_t j = 0; j < ev->FD; j++) {
+        double s = D->b_enc[j];
+        for (int64_t c = 0; c < C; c++)
+            s += ((double)p->mlp_proj_b[c] - (D->cfg.apply_b_dec_to_input ? D->b_dec[c] : 0.0f)) *
+                 ev->WdT[j * C + c];
+        ev->cj[j] = (float)s;
+    }
+    return SCALAR_OK;
 }
 
 scalar_status scalar_evaluator_create(scalar_evaluator **out, scalar_model *model,
@@ -225,6 +249,9 @@ scalar_status scalar_evaluator_create(scalar_evaluator **out, scalar_model *mode
     st = SCALAR_E_NOMEM;
     ev->WdT = scalar__alloc(ctx, (size_t)(ev->FD * ev->C) * sizeof(float), "evaluator weights");
     ev->CT = scalar__alloc(ctx, (size_t)(ev->FD * ev->Fm) * sizeof(float), "evaluator weights");
+    ev->G = scalar__alloc(ctx, (size_t)(ev->C * ev->Fm) * sizeof(float), "evaluator weights");
+    ev->hb = scalar__alloc(ctx, (size_t)(3 * ev->Fm) * sizeof(float), "evaluator weights");
+    ev->cj = scalar__alloc(ctx, (size_t)ev->FD * sizeof(float), "evaluator weights");
     ev->ones = scalar__alloc(ctx, (size_t)(ev->max_B * ev->T_max * ev->Fm) * sizeof(float),
                              "evaluator scratch");
     ev->A2 = scalar__alloc(ctx, (size_t)total * sizeof(double), "attribution scores");
@@ -232,7 +259,11 @@ scalar_status scalar_evaluator_create(scalar_evaluator **out, scalar_model *mode
     ev->M_used = scalar__alloc(ctx, (size_t)ev->FD, "attribution scratch");
     if (dense)
         ev->M = scalar__alloc(ctx, nM * sizeof(double), "attribution quadratic forms");
-    if (!ev->WdT || !ev->CT || !ev->ones || !ev->A2 || !ev->grid || !ev->M_used ||
+    if (ev->hb) {
+        ev->sG = ev->hb + ev->Fm;
+        ev->c2 = ev->hb + 2 * ev->Fm;
+    }
+    if (!ev->WdT || !ev->CT || !ev->G || !ev->hb || !ev->cj || !ev->ones || !ev->A2 || !ev->grid || !ev->M_used ||
         (dense && !ev->M))
         goto fail;
     for (int64_t e = 0; e < ev->max_B * ev->T_max * ev->Fm; e++)
@@ -274,6 +305,9 @@ void scalar_evaluator_free(scalar_evaluator *ev)
     scalar_model_workspace_free(ev->ws);
     scalar__free(ctx, ev->WdT);
     scalar__free(ctx, ev->CT);
+    scalar__free(ctx, ev->G);
+    scalar__free(ctx, ev->hb);
+    scalar__free(ctx, ev->cj);
     scalar__free(ctx, ev->ones);
     scalar__free(ctx, ev->A2);
     scalar__free(ctx, ev->M);
