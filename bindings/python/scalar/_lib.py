@@ -70,6 +70,27 @@ JSAE_MODES = ("sum", "mean")
 SAE_GROUP_SHARE, SAE_GROUP_DETACH = range(2)
 # eval.h: SCALAR_SAE_METRIC_* (frozen), the order of a metrics row
 SAE_METRICS = ("l0", "fvu", "mse", "dead", "ce_clean", "ce_spliced", "ce_increase", "kl")
+# eval.h: the SCALAR evaluator (values frozen)
+PATH_FF_LAYER, PATH_FF_BLOCK, PATH_BLOCK = range(3)  # SCALAR_PATH_*; index = value
+EVAL_PATHS = ("ff", "mlpblock", "block")
+ATTR_GRADIENT_PATH, ATTR_JACOBIAN = range(2)  # SCALAR_ATTR_*; index = value
+EVAL_ATTRIBUTIONS = ("gradient", "jacobian")
+QUIRK_TIES = 1
+QUIRK_S1_ZERO = 2
+QUIRK_NORM_WEIGHT = 4
+QUIRK_CURVE_TOPK = 8
+QUIRK_FULL_CIRCUIT = 16
+QUIRK_GRID = 32
+QUIRKS_PARITY = 63
+CURVE_KL, CURVE_KL_FULL = range(2)  # SCALAR_CURVE_*; index = value
+EVAL_CURVES = ("kl", "kl_full")
+# SCALAR_SCORE_*: positions in scalar_evaluator_scores()' output
+SCORE_NAMES = ("s_abs", "s_abs_err", "s_rel", "s_rel_err", "full_s_abs", "full_s_abs_err",
+               "full_kl", "n_edges", "attr_tokens", "eval_tokens")
+(SCORE_S_ABS, SCORE_S_ABS_ERR, SCORE_S_REL, SCORE_S_REL_ERR, SCORE_FULL_S_ABS,
+ SCORE_FULL_S_ABS_ERR, SCORE_FULL_KL, SCORE_N_EDGES, SCORE_ATTR_TOKENS,
+ SCORE_EVAL_TOKENS) = range(10)
+SCORE_COUNT = 10
 
 
 class ScalarError(Exception):
@@ -218,6 +239,22 @@ class SaeTrainerOptions(ctypes.Structure):
         ("weight_decay", c_float),
         ("grad_clip", c_float),
         ("renorm_decoder", c_int32),
+    ]
+
+
+class EvaluatorOptions(ctypes.Structure):
+    """scalar_evaluator_options, filled by scalar_evaluator_options_init()."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("quirks", c_uint32),
+        ("attribution", c_int32),
+        ("steps", c_int32),
+        ("bootstrap", c_int32),
+        ("confidence", ctypes.c_double),
+        ("seed", c_uint64),
+        ("rank_seed", c_uint64),
+        ("batch", c_int32),
+        ("reserved0", c_int32),
     ]
 
 
@@ -436,6 +473,21 @@ _SIGNATURES = {
     "scalar_sae_trainer_steps": (I64, [P]),
     "scalar_sae_trainer_save": (ST, [P, c_char_p]),
     "scalar_sae_trainer_load": (ST, [P, c_char_p]),
+    # eval.h: the SCALAR evaluator
+    "scalar_evaluator_options_init": (ST, [POINTER(EvaluatorOptions), c_size_t]),
+    "scalar_evaluator_options_size": (c_size_t, []),
+    "scalar_evaluator_create": (ST, [OUT_P, P, P, P, c_int32, c_int32,
+                                     POINTER(EvaluatorOptions)]),
+    "scalar_evaluator_free": (None, [P]),
+    "scalar_evaluator_attribute": (ST, [P, P, I64, I64]),
+    "scalar_evaluator_read_attribution": (ST, [P, P, c_size_t]),
+    "scalar_evaluator_read_order": (ST, [P, P, c_size_t]),
+    "scalar_evaluator_top_edges": (ST, [P, I64, P, P, P, POINTER(c_int64)]),
+    "scalar_evaluator_curve": (ST, [P, P, I64, I64, P, I64]),
+    "scalar_evaluator_n_points": (I64, [P]),
+    "scalar_evaluator_read_curve": (ST, [P, c_int32, P, P, P, P, c_size_t]),
+    "scalar_evaluator_read_token_kl": (ST, [P, c_int32, P, c_size_t]),
+    "scalar_evaluator_scores": (ST, [P, P, c_size_t]),
 }
 
 #: Every symbol this binding declares (a test compares it with lib/scalar.sym).
@@ -483,6 +535,7 @@ _STRUCT_SIZES = (
     (TrainerOptions, "scalar_model_trainer_options_size"),
     (SaeConfig, "scalar_sae_config_size"),
     (SaeTrainerOptions, "scalar_sae_trainer_options_size"),
+    (EvaluatorOptions, "scalar_evaluator_options_size"),
 )
 
 
