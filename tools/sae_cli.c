@@ -239,18 +239,11 @@ void sae_set_free(sae_set *set)
 
 /* ---- the metrics report ---- */
 
-#define MAX_SAES (SAE_SET_MAX_GROUPS * SAE_SET_MAX_MEMBERS)
+#define MAX_SAES SAE_LOADED_MAX
+typedef sae_loaded loaded;
 
-typedef struct loaded {
-    int32_t n;
-    scalar_sae *saes[MAX_SAES];
-    int32_t group[MAX_SAES];
-    scalar_sae_group *groups[SAE_SET_MAX_GROUPS];
-} loaded;
-
-/* The best SAEs of a run folder, in run.json's order. */
-static int load_best(loaded *l, scalar_ctx *ctx, const char *out, const cJSON *run,
-                     const char *cmd)
+int sae_load_best(sae_loaded *l, scalar_ctx *ctx, const char *out, const cJSON *run,
+                  const char *cmd)
 {
     const cJSON *groups = cJSON_GetObjectItemCaseSensitive(run, "groups");
     char path[CLI_PATH_LEN];
@@ -285,7 +278,7 @@ static int load_best(loaded *l, scalar_ctx *ctx, const char *out, const cJSON *r
     return CLI_OK;
 }
 
-static void free_loaded(loaded *l)
+void sae_loaded_free(sae_loaded *l)
 {
     for (int32_t i = 0; i < l->n; i++)
         scalar_sae_free(l->saes[i]);
@@ -370,7 +363,7 @@ int sae_metrics_report(scalar_ctx *ctx, const scalar_model *m, const scalar_data
     loaded l;
     memset(&l, 0, sizeof l);
     double *each = NULL, all[SCALAR_SAE_METRIC_COUNT];
-    int rc = load_best(&l, ctx, out, run, cmd);
+    int rc = sae_load_best(&l, ctx, out, run, cmd);
     if (rc == CLI_OK && !(each = malloc((size_t)l.n * SCALAR_SAE_METRIC_COUNT * sizeof *each))) {
         fprintf(stderr, "scalar: %s: out of memory\n", cmd);
         rc = CLI_FAIL;
@@ -399,6 +392,6 @@ int sae_metrics_report(scalar_ctx *ctx, const scalar_model *m, const scalar_data
     cJSON_Delete(res);
     cJSON_Delete(run);
     free(each);
-    free_loaded(&l);
+    sae_loaded_free(&l);
     return rc;
 }

@@ -51,6 +51,20 @@ scalar_status sae_set_save_group(const sae_set *set, int32_t g, const char *path
 int sae_set_describe(const sae_set *set, cJSON *o);
 void sae_set_free(sae_set *set);
 
+/* The best SAEs of a run folder, in run.json's order (group members as
+ * views; group[i] is the run.json group of SAE i). */
+#define SAE_LOADED_MAX (SAE_SET_MAX_GROUPS * SAE_SET_MAX_MEMBERS)
+typedef struct sae_loaded {
+    int32_t n;
+    scalar_sae *saes[SAE_LOADED_MAX];
+    int32_t group[SAE_LOADED_MAX];
+    scalar_sae_group *groups[SAE_SET_MAX_GROUPS];
+} sae_loaded;
+/* Load them (l zeroed first by the caller); prints the error. */
+int sae_load_best(sae_loaded *l, scalar_ctx *ctx, const char *out, const cJSON *run,
+                  const char *cmd);
+void sae_loaded_free(sae_loaded *l);
+
 /* Metrics of the best SAEs of run folder `out` (its run.json names the
  * groups) on the validation split: each SAE spliced alone and all at once.
  * Writes out/results.json and prints the table to stdout. */
