@@ -41,6 +41,8 @@ extern const cli_command cli_cmd_generate;
 extern const cli_command cli_cmd_eval_model;
 extern const cli_command cli_cmd_train_sae;
 extern const cli_command cli_cmd_sae_metrics;
+extern const cli_command cli_cmd_eval;
+extern const cli_command cli_cmd_paper;
 
 /* Print `scalar: <cmd>: <scalar_last_error()>` to stderr; returns CLI_FAIL. */
 int cli_fail(const char *cmd);

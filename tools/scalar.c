@@ -24,6 +24,8 @@ static const cli_command *const commands[] = {
     &cli_cmd_generate,
     &cli_cmd_train_sae,
     &cli_cmd_sae_metrics,
+    &cli_cmd_eval,
+    &cli_cmd_paper,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
