@@ -7,8 +7,8 @@
 #   make bench        speed ratios against baselines measured in the same run
 #   make docs         Doxygen HTML in build/docs/, failing on any warning
 #   make fuzz         libFuzzer targets, FUZZ_SECONDS each (clang)
-#   make demo         build, `scalar info`, selftest, train the toy model (--quick; FULL=1), sample,
-#                     TopK and Staircase SAEs on it with their metrics tables
+#   make demo         build, `scalar info`, selftest, then `scalar paper --quick`: the toy model,
+#                     its SAEs, their SCALAR evaluation and the paper's tables (FULL=1: full size)
 #   make deps         apt-get the build and test dependencies (Debian 12)
 #   make install      PREFIX=/usr/local DESTDIR= (headers, libraries, scalar.pc, CLI)
 #
@@ -301,24 +301,17 @@ docs:
 	@echo "docs: build/docs/html/index.html"
 
 # ---- demo: the README's first command ends here ----
-# Trains the toy model on the default corpus (Debian's fortunes; CORPUS=FILE
-# for another), prints a sample, then trains TopK and Staircase SAEs on its
-# feed-forward blocks and prints their metrics tables.  FULL=1: SPEC.md's
-# 10,000-step model and 7,500-step SAE runs.
-DEMO_DIR ?= build/demo/model
-DEMO_SAE_DIR ?= build/demo/sae
-DEMO_SIZE := $(if $(filter 1,$(FULL)),,--quick)
+# The short form of `scalar paper` on the default corpus (Debian's fortunes;
+# CORPUS=FILE for another): the toy model, the ten SAE runs of the paper's
+# comparisons, both modes' SCALAR evaluations, and the tables, one seed at
+# demo sizes.  FULL=1: SPEC.md's full settings (hours; 3 seeds).
+DEMO_DIR ?= build/demo/paper
+DEMO_SIZE := $(if $(filter 1,$(FULL)),--seeds 3,--quick)
 DEMO_CORPUS := $(if $(CORPUS),--corpus $(CORPUS))
 demo: all
 	$(CLI) info
 	$(CLI) selftest
-	$(CLI) train-model $(DEMO_SIZE) --out $(DEMO_DIR) $(DEMO_CORPUS)
-	$(CLI) eval-model --model $(DEMO_DIR) $(DEMO_CORPUS)
-	$(CLI) generate --model $(DEMO_DIR) --prompt "The " --tokens 300
-	$(CLI) train-sae $(DEMO_SIZE) --model $(DEMO_DIR) $(DEMO_CORPUS) --placement mlpblock \
-	  --variant topk --out $(DEMO_SAE_DIR)/mlpblock-topk
-	$(CLI) train-sae $(DEMO_SIZE) --model $(DEMO_DIR) $(DEMO_CORPUS) --placement mlpblock \
-	  --variant staircase --out $(DEMO_SAE_DIR)/mlpblock-staircase
+	$(CLI) paper $(DEMO_SIZE) $(DEMO_CORPUS) --out $(DEMO_DIR)
 
 # ---- install ----
 install: all

@@ -69,8 +69,9 @@ static const paper_abs paper_scores[] = {
 
 typedef struct paper_args {
     const char *corpus, *out, *model, *modes;
-    int64_t seeds, attr_seqs, eval_seqs, bootstrap, sae_steps, jsae_steps;
+    int64_t seeds, attr_seqs, eval_seqs, bootstrap, sae_steps, jsae_steps, seq, batch;
     int quick;
+    int32_t n_layer; /* of the model, once loaded */
 } paper_args;
 
 /* ---- stage bookkeeping ---- */
@@ -179,8 +180,8 @@ static int stage_train(stages *s, const cli_global *g, const paper_args *a, cons
         return CLI_OK;
     fprintf(stderr, "scalar: " CMD ": stage %s -> %s\n", name, dir);
     double t0 = cli_now();
-    const char *args[24];
-    char steps[32];
+    const char *args[32];
+    char steps[32], seq[32], batch[32];
     int n = 0;
     int jsae = strcmp(r->variant, "jsae") == 0;
     int64_t st = jsae ? a->jsae_steps : a->sae_steps;
@@ -203,9 +204,19 @@ static int stage_train(stages *s, const cli_global *g, const paper_args *a, cons
             args[n++] = "--steps";
             args[n++] = steps;
         }
-        if (jsae) { /* SPEC's lambda per layer */
+        if (jsae) { /* SPEC's lambda per layer (the toy model's four; else layer 0's) */
             args[n++] = "--lambda";
-            args[n++] = "1.8e-3,1.2e-3,3.3e-3,2.2e-3";
+            args[n++] = a->n_layer == 4 ? "1.8e-3,1.2e-3,3.3e-3,2.2e-3" : "1.8e-3";
+        }
+        if (a->seq > 0) {
+            snprintf(seq, sizeof seq, "%lld", (long long)a->seq);
+            args[n++] = "--seq";
+            args[n++] = seq;
+        }
+        if (a->batch > 0) {
+            snprintf(batch, sizeof batch, "%lld", (long long)a->batch);
+            args[n++] = "--batch";
+            args[n++] = batch;
         }
         if (a->corpus) {
             args[n++] = "--corpus";
@@ -237,6 +248,8 @@ static int stage_eval(stages *s, scalar_ctx *ctx, scalar_model *m, const scalar_
     o.attr_seqs = a->attr_seqs;
     o.eval_seqs = a->eval_seqs;
     o.bootstrap = (int32_t)a->bootstrap;
+    if (a->seq > 0)
+        o.seq = a->seq;
     char out[CLI_PATH_LEN], sub[64];
     snprintf(sub, sizeof sub, "eval-%s-%s", r->placement, modes[mode]);
     if (cli_join(out, dir, sub))
@@ -634,6 +647,8 @@ static int parse_args(paper_args *a, int argc, char **argv)
         CLI_INT_OPT(cmd, "--bootstrap", bootstrap, 0, 1000000)
         CLI_INT_OPT(cmd, "--sae-steps", sae_steps, 1, INT64_C(1) << 40)
         CLI_INT_OPT(cmd, "--jsae-steps", jsae_steps, 1, INT64_C(1) << 40)
+        CLI_INT_OPT(cmd, "--seq", seq, 1, 1 << 20)
+        CLI_INT_OPT(cmd, "--batch", batch, 1, 1 << 20)
         return cli_usage_error(cmd, "unknown option %s", o);
     }
     if (!a->out)
@@ -675,6 +690,12 @@ static int run(const cli_global *g, int argc, char **argv)
         rc = cli_fail(CMD);
     if (rc == CLI_OK)
         rc = cli_corpus_load(&ds, ctx, a.corpus, CMD);
+    if (rc == CLI_OK) {
+        scalar_model_config mc;
+        scalar_model_config_init(&mc, sizeof mc);
+        scalar_model_get_config(m, &mc);
+        a.n_layer = mc.n_layer;
+    }
     for (int64_t s = 0; rc == CLI_OK && s < a.seeds; s++)
         for (int r = 0; rc == CLI_OK && r < N_RUNS; r++) {
             char dir[CLI_PATH_LEN], sub[96], name[128];
@@ -726,6 +747,8 @@ const cli_command cli_cmd_paper = {
         "  --sae-steps N      steps of every train-sae run (default: train-sae's)\n"
         "  --jsae-steps N     steps of the JSAE runs (20000; --quick: 200)\n"
         "  --attr-seqs N --eval-seqs N --bootstrap R   as in scalar eval\n"
+        "  --seq T --batch B  window length and batch of the SAE runs and evaluations\n"
+        "                     (default: train-sae's and eval's, 128)\n"
         "\n"
         "output: OUT/paper.md (the report, also on stdout), OUT/tables.csv, OUT/plots/,\n"
         "OUT/model/, OUT/seed-S/PLACEMENT-VARIANT/ (train-sae runs with their\n"

@@ -182,6 +182,32 @@ AT(scalar_sae_trainer_options, grad_clip, 48);
 AT(scalar_sae_trainer_options, renorm_decoder, 52);
 _Static_assert(sizeof(scalar_sae_trainer_options) == 56, "SAE trainer options v1 size");
 
+/* The evaluator: frozen constants and scalar_evaluator_options version 1 (56 bytes). */
+_Static_assert(SCALAR_PATH_FF_LAYER == 0 && SCALAR_PATH_FF_BLOCK == 1 && SCALAR_PATH_BLOCK == 2 &&
+                   SCALAR_PATH_COUNT == 3,
+               "path ids");
+_Static_assert(SCALAR_ATTR_GRADIENT_PATH == 0 && SCALAR_ATTR_JACOBIAN == 1, "attribution ids");
+_Static_assert(SCALAR_QUIRK_TIES == 1 && SCALAR_QUIRK_S1_ZERO == 2 &&
+                   SCALAR_QUIRK_NORM_WEIGHT == 4 && SCALAR_QUIRK_CURVE_TOPK == 8 &&
+                   SCALAR_QUIRK_FULL_CIRCUIT == 16 && SCALAR_QUIRK_GRID == 32 &&
+                   SCALAR_QUIRKS_PARITY == 63,
+               "quirk bits");
+_Static_assert(SCALAR_CURVE_KL == 0 && SCALAR_CURVE_KL_FULL == 1, "curve ids");
+_Static_assert(SCALAR_SCORE_S_ABS == 0 && SCALAR_SCORE_S_REL == 2 && SCALAR_SCORE_FULL_KL == 6 &&
+                   SCALAR_SCORE_EVAL_TOKENS == 9 && SCALAR_SCORE_COUNT == 10,
+               "score ids");
+AT(scalar_evaluator_options, struct_size, 0);
+AT(scalar_evaluator_options, quirks, 8);
+AT(scalar_evaluator_options, attribution, 12);
+AT(scalar_evaluator_options, steps, 16);
+AT(scalar_evaluator_options, bootstrap, 20);
+AT(scalar_evaluator_options, confidence, 24);
+AT(scalar_evaluator_options, seed, 32);
+AT(scalar_evaluator_options, rank_seed, 40);
+AT(scalar_evaluator_options, batch, 48);
+AT(scalar_evaluator_options, reserved0, 52);
+_Static_assert(sizeof(scalar_evaluator_options) == 56, "evaluator options v1 size");
+
 int main(void)
 {
     int bad = 0;
@@ -206,6 +232,10 @@ int main(void)
     if (scalar_sae_config_size() != sizeof(scalar_sae_config) ||
         scalar_sae_trainer_options_size() != sizeof(scalar_sae_trainer_options)) {
         puts("abi: scalar_sae_config_size differs from sizeof");
+        bad = 1;
+    }
+    if (scalar_evaluator_options_size() != sizeof(scalar_evaluator_options)) {
+        puts("abi: scalar_evaluator_options_size differs from sizeof");
         bad = 1;
     }
     if (scalar_ascii_vocab_size() != SCALAR_ASCII_VOCAB_SIZE) {

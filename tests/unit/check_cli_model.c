@@ -532,6 +532,160 @@ START_TEST(test_sae_commands_reject)
 }
 END_TEST
 
+/* ---- eval, paper ---- */
+
+static char *read_text(const char *dir, const char *name)
+{
+    char path[2600];
+    size_t n;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *t = (char *)read_all(path, &n);
+    t[n] = '\0';
+    return t;
+}
+
+/* scalar eval of a topk ff run: the table, results.json (mode named), the
+ * CSVs and the SVG, in both modes; refusals. */
+START_TEST(test_eval_command)
+{
+    char corpus[1024]; /* test_tmp_path's buffers rotate: keep a copy */
+    snprintf(corpus, sizeof corpus, "%s", write_corpus());
+    char model[1024], out[1024], ev[1100];
+    snprintf(model, sizeof model, "%s", test_tmp_path("ev_model"));
+    snprintf(out, sizeof out, "%s", test_tmp_path("ev_out"));
+    write_tiny_model(model);
+    cli_result r =
+        run_cli((const char *[]){SAE_ARGS(out, model, corpus, "ff", "topk", "20"), NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"--threads", "1", "eval", "--saes", out, "--seq", "16",
+                                 "--attr-seqs", "6", "--eval-seqs", "3", "--bootstrap", "50",
+                                 NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    assert_contains(r.out, "SCALAR, FF layer, topk, clean mode (6 x 16 attribution tokens");
+    assert_contains(r.out, "\n0         32     32");
+    assert_contains(r.out, "\n1         32     32");
+    ck_assert_msg(strstr(r.err, "attribution") == NULL, "progress drawn off a terminal: %s",
+                  r.err);
+    cli_result_free(&r);
+    snprintf(ev, sizeof ev, "%s/eval-ff-clean", out);
+    char *res = read_text(ev, "results.json");
+    assert_contains(res, "\"mode\":\t\"clean\"");
+    assert_contains(res, "\"upstream\":\t\"blocks.1.hook_mlp_in\"");
+    double s_abs = json_number(res, "s_abs"), s_rel = json_number(res, "s_rel");
+    ck_assert_msg(s_abs > 0 && fabs(s_rel - s_abs / 1024.0) < 1e-9 * s_abs, "s_abs %g s_rel %g",
+                  s_abs, s_rel);
+    free(res);
+    char *csv = read_text(ev, "scalar.csv");
+    int lines = 0;
+    for (char *p = csv; *p; p++)
+        lines += *p == '\n';
+    ck_assert_int_eq(lines, 3);
+    assert_contains(csv, "topk,ff,clean,0,32,32,");
+    free(csv);
+    char *svg = read_text(ev, "curves.svg");
+    ck_assert_msg(strncmp(svg, "<svg", 4) == 0 || strstr(svg, "<svg") != NULL, "no svg");
+    assert_contains(svg, "layer 1");
+    free(svg);
+    /* parity mode: 35 grid points, its own folder */
+    r = run_cli((const char *[]){"--threads", "1", "eval", "--saes", out, "--seq", "16",
+                                 "--attr-seqs", "4", "--eval-seqs", "2", "--bootstrap", "0",
+                                 "--mode", "parity", "--layers", "1", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    assert_contains(r.out, "parity mode");
+    ck_assert_ptr_null(strstr(r.out, "\n0         32"));
+    cli_result_free(&r);
+    snprintf(ev, sizeof ev, "%s/eval-ff-parity", out);
+    char *cur = read_text(ev, "curves.csv");
+    lines = 0;
+    for (char *p = cur; *p; p++)
+        lines += *p == '\n';
+    ck_assert_int_eq(lines, 1 + 35);
+    assert_contains(cur, "topk,1,262144,");
+    free(cur);
+    /* refusals */
+    r = run_cli((const char *[]){"eval", "--saes", out, "--path", "bogus", NULL});
+    ck_assert_int_eq(r.status, 2);
+    assert_contains(r.err, "--path must be ff, mlpblock or block");
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"eval", NULL});
+    ck_assert_int_eq(r.status, 2);
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"eval", "--saes", test_tmp_path("ev_none"), NULL});
+    ck_assert_int_eq(r.status, 1);
+    assert_contains(r.err, "run.json");
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"eval", "--saes", out, "--path", "block", "--seq", "16", NULL});
+    ck_assert_int_eq(r.status, 1);
+    assert_contains(r.err, "no block pair");
+    cli_result_free(&r);
+}
+END_TEST
+
+/* scalar paper on a tiny model: every stage, the report with the paper's
+ * numbers beside ours; a second run resumes (skips every stage); a stage
+ * dropped from stages.json runs again. */
+START_TEST(test_paper_command)
+{
+    char corpus[1024]; /* test_tmp_path's buffers rotate: keep a copy */
+    snprintf(corpus, sizeof corpus, "%s", write_corpus());
+    char model[1024], out[1024], path[1200];
+    snprintf(model, sizeof model, "%s", test_tmp_path("pp_model"));
+    snprintf(out, sizeof out, "%s", test_tmp_path("pp_out"));
+    write_tiny_model(model);
+    const char *args[] = {"--threads", "1", "paper", "--model", model, "--corpus", corpus,
+                          "--out", out, "--quick", "--sae-steps", "6", "--jsae-steps", "6",
+                          "--seq", "16", "--batch", "4", "--attr-seqs", "3", "--eval-seqs", "2",
+                          "--bootstrap", "20", NULL};
+    cli_result r = run_cli(args);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    assert_contains(r.out, "# SCALAR, reproduced with libscalar");
+    assert_contains(r.out, "| mlpblock, staircase, relative | ");
+    assert_contains(r.out, "| 77.78 | "); /* the paper's FF block L0 relative reduction */
+    assert_contains(r.out, "## parity mode");
+    assert_contains(r.out, "## clean mode");
+    assert_contains(r.out, "| eval seed-0/block-noshare clean | ");
+    cli_result_free(&r);
+    char *md = read_text(out, "paper.md");
+    char *csv = read_text(out, "tables.csv");
+    assert_contains(csv, "parity,reduction_rel,mlpblock,staircase,0,");
+    assert_contains(csv, "clean,s_abs_display_units,block,noshare,1,");
+    free(csv);
+    snprintf(path, sizeof path, "%s/plots/mlpblock-L0-parity.svg", out);
+    ck_assert(file_exists(path));
+    snprintf(path, sizeof path, "%s/seed-0/ff-jsae/eval-ff-clean/results.json", out);
+    ck_assert(file_exists(path));
+    /* resume: nothing runs again, the same tables */
+    r = run_cli(args);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert_msg(strstr(r.err, "stage ") == NULL, "a done stage ran again: %s", r.err);
+    char *md2 = read_text(out, "paper.md");
+    ck_assert_str_eq(md, md2);
+    free(md2);
+    free(md);
+    cli_result_free(&r);
+    /* drop one evaluation from stages.json: only it runs */
+    char *st = read_text(out, "stages.json");
+    char *e = strstr(st, "\"eval seed-0/block-topk parity\"");
+    ck_assert_ptr_nonnull(e);
+    memcpy(e + 1, "Xval", 4);
+    snprintf(path, sizeof path, "%s/stages.json", out);
+    FILE *f = fopen(path, "w");
+    fputs(st, f);
+    fclose(f);
+    free(st);
+    r = run_cli(args);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    assert_contains(r.err, "stage eval seed-0/block-topk parity");
+    ck_assert_ptr_null(strstr(r.err, "stage train"));
+    cli_result_free(&r);
+    r = run_cli((const char *[]){"paper", "--seeds", "2", NULL});
+    ck_assert_int_eq(r.status, 2);
+    assert_contains(r.err, "--out DIR is required");
+    cli_result_free(&r);
+}
+END_TEST
+
 Suite *scalar_cli_model_suite(void)
 {
     Suite *s = suite_create("cli-model");
@@ -547,6 +701,8 @@ Suite *scalar_cli_model_suite(void)
     tcase_add_test(tc, test_train_sae_jsae_and_resume);
     tcase_add_test(tc, test_train_sae_renorm_decoder);
     tcase_add_test(tc, test_sae_commands_reject);
+    tcase_add_test(tc, test_eval_command);
+    tcase_add_test(tc, test_paper_command);
     suite_add_tcase(s, tc);
     return s;
 }
