@@ -629,7 +629,7 @@ static int parse_args(paper_args *a, int argc, char **argv)
             a->quick = 1;
             a->seeds = 1;
             a->attr_seqs = 48;
-            a->eval_seqs = 8;
+            a->eval_seqs = 4;
             a->bootstrap = 200;
             a->sae_steps = 200;
             a->jsae_steps = 200;
@@ -742,7 +742,7 @@ const cli_command cli_cmd_paper = {
         "  --seeds N          SAE seeds (3)\n"
         "  --model DIR        reuse a trained model instead of training one\n"
         "  --quick            demo sizes: one seed, quick model, 200-step SAE runs, 48\n"
-        "                     attribution and 8 curve windows, 200 bootstrap resamples\n"
+        "                     attribution and 4 curve windows, 200 bootstrap resamples\n"
         "  --modes M          parity, clean or parity,clean (default both)\n"
         "  --sae-steps N      steps of every train-sae run (default: train-sae's)\n"
         "  --jsae-steps N     steps of the JSAE runs (20000; --quick: 200)\n"

@@ -44,6 +44,11 @@ typedef struct cbuf {
     float *Rt;                    /* per-token paths: [n, kcU, Fm] rows W_dec_U[a_q] G */
     int32_t *ent_t;               /* [ENTRY_ROWS] token of an entry */
     uint64_t *ent_m;              /* [ENTRY_ROWS] its mask */
+    uint64_t *mprev;              /* per-token paths: [n, FD] mask behind r[t, j] */
+    unsigned char *jinit;         /* [FD] r[:, j] holds a value for a non-empty S_j */
+    unsigned char *jflag;         /* [FD] scratch: j is in `changed` */
+    int32_t *changed;             /* [FD] latents whose S_j grew at this grid point */
+    int64_t n_changed;
     int32_t *pend;                /* [n, FD] entry of (t, j), -1 when resolved */
     uint64_t *hkey;               /* hash table keys (per-token) */
     int32_t *hval, *hstamp;
@@ -58,7 +63,7 @@ static void cbuf_free(scalar_ctx *ctx, cbuf *b)
     void *p[] = {b->act, b->mid, b->post, b->logp, b->logp_full, b->logits, b->z.val, b->z.idx,
                  b->dc.val, b->dc.idx, b->xc, b->pre, b->tv, b->x, b->y, b->h, b->a, b->ln,
                  b->mean, b->rstd, b->vs, b->ti, b->r, b->rfull, b->rtmp, b->r0, b->bits,
-                 b->nkept, b->ev_val, b->ev_idx, b->Rt, b->ent_t, b->ent_m, b->pend, b->hkey, b->hval, b->hstamp, b->ulist,
+                 b->nkept, b->ev_val, b->ev_idx, b->Rt, b->ent_t, b->ent_m, b->mprev, b->jinit, b->jflag, b->changed, b->pend, b->hkey, b->hval, b->hstamp, b->ulist,
                  b->upos, b->ustamp, b->keys, b->jent};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         scalar__free(ctx, p[i]);
@@ -102,9 +107,11 @@ static scalar_status cbuf_alloc(const scalar_evaluator *ev, cbuf *b, int64_t n, 
              A(b->hval, b->hsize, int32_t) && A(b->hstamp, b->hsize, int32_t) &&
              A(b->ulist, T * ev->kcU, int32_t) && A(b->upos, ev->FU, int32_t) &&
              A(b->ustamp, ev->FU, int32_t) && A(b->keys, FD * ((T * ev->kcU + 63) / 64), uint64_t) &&
-             A(b->jent, FD, int32_t) && A(b->ent_t, rows, int32_t) && A(b->ent_m, rows, uint64_t);
+             A(b->jent, FD, int32_t) && A(b->ent_t, rows, int32_t) && A(b->ent_m, rows, uint64_t) &&
+             A(b->jinit, FD, unsigned char) && A(b->jflag, FD, unsigned char) &&
+             A(b->changed, FD, int32_t);
     if (ok && !ev_is_block(ev))
-        ok = A(b->Rt, n * ev->kcU * Fm, float) != NULL;
+        ok = A(b->Rt, n * ev->kcU * Fm, float) && A(b->mprev, n * FD, uint64_t);
 #undef A
     if (!ok) {
         cbuf_free(ctx, b);
@@ -290,7 +297,8 @@ static scalar_status flush_tokens(scalar_evaluator *ev, cbuf *b, int64_t t0, int
     TRY(scalar_backend_gelu_forward(ev->be, b->a, b->h, n_ent * Fm));
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && (t1 - t0) * FD >= 4096)
     for (int64_t t = t0; t < t1; t++)
-        for (int64_t j = 0; j < FD; j++) {
+        for (int64_t q = 0; q < b->n_changed; q++) {
+            int64_t j = b->changed[q];
             int32_t e = b->pend[t * FD + j];
             if (e < 0)
                 continue;
@@ -310,13 +318,27 @@ static scalar_status flush_tokens(scalar_evaluator *ev, cbuf *b, int64_t t0, int
     return SCALAR_OK;
 }
 
-/* r of the current S_j, per-token paths. */
+/* r of the current S_j, per-token paths, updated from the previous grid
+ * point: only latents whose S_j grew (b->changed) are looked at, and of
+ * those only tokens whose mask changed are evaluated again (a mask grows
+ * monotonically, so each (token, latent) is evaluated at most k + 1 times
+ * over the whole grid). */
 static scalar_status r_tokens(scalar_evaluator *ev, cbuf *b)
 {
     int64_t n = b->n, FD = ev->FD, kc = ev->kcU, t0 = 0, n_ent = 0;
     memset(b->hstamp, 0, (size_t)b->hsize * sizeof(int32_t));
+    for (int64_t c = 0; c < b->n_changed; c++) { /* a first kept edge: 0 -> the bias-only value */
+        int64_t j = b->changed[c];
+        if (b->jinit[j])
+            continue;
+        b->jinit[j] = 1;
+        for (int64_t t = 0; t < n; t++) {
+            b->r[t * FD + j] = b->r0[j];
+            b->mprev[t * FD + j] = 0;
+        }
+    }
     for (int64_t t = 0; t < n; t++) {
-        if (n_ent + FD > b->rows && n_ent > 0) {
+        if (n_ent + b->n_changed > b->rows && n_ent > 0) {
             TRY(flush_tokens(ev, b, t0, t, n_ent));
             t0 = t;
             n_ent = 0;
@@ -326,23 +348,19 @@ static scalar_status r_tokens(scalar_evaluator *ev, cbuf *b)
         for (int64_t q = 0; q < kc; q++)
             if (zi[q] >= 0)
                 full |= (uint64_t)1 << q;
-        for (int64_t j = 0; j < FD; j++) {
+        for (int64_t c = 0; c < b->n_changed; c++) {
+            int64_t j = b->changed[c];
             int32_t *pe = b->pend + t * FD + j;
             float *rr = b->r + t * FD + j;
             *pe = -1;
-            if (b->nkept[j] == 0) {
-                *rr = 0.0f;
-                continue;
-            }
             const uint64_t *Sj = b->bits + j * b->nw;
             uint64_t m = 0;
             for (int64_t q = 0; q < kc; q++)
                 if (zi[q] >= 0 && bit(Sj, zi[q]))
                     m |= (uint64_t)1 << q;
-            if (m == 0) {
-                *rr = b->r0[j];
+            if (m == b->mprev[t * FD + j])
                 continue;
-            }
+            b->mprev[t * FD + j] = m;
             if (m == full) {
                 *rr = b->rfull[t * FD + j];
                 continue;
@@ -491,6 +509,9 @@ static scalar_status curve_chunk(scalar_evaluator *ev, cbuf *b, const int32_t *i
         *full_kl += kl[t];
     memset(b->bits, 0, (size_t)(FD * b->nw) * sizeof(uint64_t));
     memset(b->nkept, 0, (size_t)FD * sizeof(int32_t));
+    memset(b->jinit, 0, (size_t)FD);
+    memset(b->jflag, 0, (size_t)FD);
+    memset(b->r, 0, (size_t)(n * FD) * sizeof(float)); /* latents without a kept edge */
     int parity_topk = ev_quirk(ev, SCALAR_QUIRK_CURVE_TOPK);
     double *logq, *logq_buf = scalar__alloc(ev->ctx, (size_t)(n * b->V) * sizeof(double), "curve buffers");
     if (!logq_buf)
@@ -501,11 +522,18 @@ static scalar_status curve_chunk(scalar_evaluator *ev, cbuf *b, const int32_t *i
         if (N == total && ev_quirk(ev, SCALAR_QUIRK_FULL_CIRCUIT)) {
             logq = b->logp_full;
         } else {
+            b->n_changed = 0;
             for (; done < ne; done++) {
                 int64_t f = order[done], i = f / FD, j = f % FD;
                 b->bits[j * b->nw + (i >> 6)] |= (uint64_t)1 << (i & 63);
                 b->nkept[j]++;
+                if (!b->jflag[j]) {
+                    b->jflag[j] = 1;
+                    b->changed[b->n_changed++] = (int32_t)j;
+                }
             }
+            for (int64_t c = 0; c < b->n_changed; c++)
+                b->jflag[b->changed[c]] = 0;
             st = ev_is_block(ev) ? r_block(ev, b) : r_tokens(ev, b);
             if (st == SCALAR_OK)
                 st = run_codes(ev, b, b->r, !parity_topk, parity_topk, logq_buf);
