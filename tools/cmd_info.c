@@ -14,12 +14,16 @@
 #include "cli.h"
 
 /* Names of the SCALAR_OP_* ids, in id order. */
-static const char *const op_names[SCALAR_OP_COUNT] = {
+static const char *const op_names[] = {
     "sgemm",        "bias_add",  "gelu_forward", "gelu_backward", "layernorm_forward",
     "layernorm_backward", "softmax_rows", "topk_rows", "gather_rows", "scatter_add_rows",
     "attention_forward", "attention_backward", "embedding_forward", "embedding_backward",
     "cross_entropy_forward", "cross_entropy_backward", "sum_rows", "add", "sumsq", "adamw",
+    "sparse_decode", "sparse_dot", "sparse_outer_add", "jacobian_contract",
+    "jacobian_contract_backward", "jacobian_rows",
 };
+/* Sized by its initialisers, so a missing name fails here (an array declared
+ * [SCALAR_OP_COUNT] would silently hold NULLs). */
 _Static_assert(sizeof op_names / sizeof op_names[0] == SCALAR_OP_COUNT, "one name per op");
 
 static void print_backends(const char *active)

@@ -821,3 +821,46 @@ scalar_status scalar_backend_jacobian_contract_backward(scalar_backend *backend,
         return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: dA overlaps dB", fn);
     RUN_KERNEL(backend, jacobian_contract_backward, dA, dB, S, A, g, B, n, k_a, k_b, h);
 }
+
+static scalar_status need_rows_index(const int32_t *idx, int64_t n, int64_t bound,
+                                     const char *what, const char *fn)
+{
+    for (int64_t r = 0; r < n; r++)
+        if (idx[r] < 0 || idx[r] >= bound)
+            return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: %s[%lld] = %d is not in [0, %lld)",
+                                     fn, what, (long long)r, (int)idx[r], (long long)bound);
+    return SCALAR_OK;
+}
+
+scalar_status scalar_backend_jacobian_rows(scalar_backend *backend, float *out, const float *A,
+                                           const int32_t *a_idx, const float *g,
+                                           const int32_t *g_idx, const float *B, int64_t n_rows,
+                                           int64_t n_a, int64_t n_g, int64_t h, int64_t d)
+{
+    static const char fn[] = "scalar_backend_jacobian_rows";
+    int64_t n_out, na, ng, nb;
+    TRY(need_backend(backend, fn));
+    TRY(need_size(n_rows, "n_rows", fn));
+    TRY(need_size(n_a, "n_a", fn));
+    TRY(need_size(n_g, "n_g", fn));
+    TRY(need_size(h, "h", fn));
+    TRY(need_size(d, "d", fn));
+    TRY(need_product(n_rows, d, &n_out, "n_rows * d", fn));
+    TRY(need_product(n_a, h, &na, "n_a * h", fn));
+    TRY(need_product(n_g, h, &ng, "n_g * h", fn));
+    TRY(need_product(d, h, &nb, "d * h", fn));
+    if (n_out == 0)
+        return SCALAR_OK;
+    TRY(need_ptr(out, 1, "out", fn));
+    TRY(need_ptr(a_idx, 1, "a_idx", fn));
+    TRY(need_ptr(g_idx, 1, "g_idx", fn));
+    TRY(need_ptr(A, na > 0, "A", fn));
+    TRY(need_ptr(g, ng > 0, "g", fn));
+    TRY(need_ptr(B, nb > 0, "B", fn));
+    TRY(need_rows_index(a_idx, n_rows, n_a, "a_idx", fn));
+    TRY(need_rows_index(g_idx, n_rows, n_g, "g_idx", fn));
+    if ((na && ranges_overlap(out, n_out, A, na)) || (ng && ranges_overlap(out, n_out, g, ng)) ||
+        (nb && ranges_overlap(out, n_out, B, nb)))
+        return scalar__error_set(SCALAR_E_INVALID_ARG, "%s: out overlaps an input", fn);
+    RUN_KERNEL(backend, jacobian_rows, out, A, a_idx, g, g_idx, B, n_rows, n_a, n_g, h, d);
+}

@@ -220,6 +220,7 @@ int32_t scalar_backend_supports(const scalar_backend *backend, int32_t op)
     case SCALAR_OP_SPARSE_OUTER_ADD: return n->sparse_outer_add != NULL;
     case SCALAR_OP_JACOBIAN_CONTRACT: return n->jacobian_contract != NULL;
     case SCALAR_OP_JACOBIAN_CONTRACT_BACKWARD: return n->jacobian_contract_backward != NULL;
+    case SCALAR_OP_JACOBIAN_ROWS: return n->jacobian_rows != NULL;
     default: return 0;
     }
 }

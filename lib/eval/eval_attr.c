@@ -44,7 +44,7 @@ typedef struct abuf {
     int32_t *slot_j, *slot_n;     /* [n, slots], [n] */
     float *usum;                  /* [n, slots, C] */
     int32_t *row_t, *row_s;       /* [n * kcD] */
-    float *mrows, *uv, *xg, *mg, *rg, *dx; /* [n*kcD, Fm], [.., C], [.., C], [..], [..], [.., C] */
+    float *uv, *xg, *mg, *rg, *dx; /* [n*kcD, C], [.., C], [..], [..], [.., C] */
     int32_t *ent_off, *ent;       /* [FD + 1], [entries]: entries grouped by j */
     int32_t *row_j;               /* [n * kcD] the latent of each row */
     /* block path, per point s: */
@@ -57,7 +57,7 @@ static void abuf_free(scalar_ctx *ctx, abuf *b)
 {
     void *p[] = {b->act, b->xc, b->pre, b->tv, b->x, b->y, b->h, b->a, b->ln, b->mean, b->rstd,
                  b->g, b->vs, b->znorm, b->ti, b->z.val, b->z.idx, b->dc.val, b->dc.idx,
-                 b->slot_j, b->slot_n, b->usum, b->row_t, b->row_s, b->mrows, b->uv, b->xg,
+                 b->slot_j, b->slot_n, b->usum, b->row_t, b->row_s, b->uv, b->xg,
                  b->mg, b->rg, b->dx, b->ent_off, b->ent, b->row_j, b->xs, b->qkv, b->att,
                  b->l1m, b->l1r, b->vrow, b->tscr};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
@@ -87,7 +87,7 @@ static scalar_status abuf_alloc(const scalar_evaluator *ev, abuf *b, int64_t n, 
              A(b->dc.idx, S * n * ev->kcD, int32_t);
     if (ok)
         ok = A(b->row_t, R, int32_t) && A(b->row_s, R, int32_t) && A(b->row_j, R, int32_t) &&
-             A(b->mrows, R * Fm, float) && A(b->uv, R * C, float) && A(b->xg, R * C, float) &&
+             A(b->uv, R * C, float) && A(b->xg, R * C, float) &&
              A(b->mg, R, float) && A(b->rg, R, float) && A(b->dx, R * C, float) &&
              A(b->ent_off, ev->FD + 1, int32_t);
     if (ok && !ev_is_block(ev))
@@ -212,8 +212,8 @@ static int32_t find_slot(abuf *b, int64_t t, int32_t j)
 }
 
 /* u rows = J^T W_enc_D[:, j] of the per-token path for R rows (token row_t,
- * latent row_j) into *out [R, C]: the MLP part as one GEMM over
- * (c_j (.) g_t) rows; with ffb, LayerNorm ln_2's transposed Jacobian at x
+ * latent row_j) into *out [R, C]: the MLP part by the backend's
+ * `A diag(g) B` rows (scalar_backend_jacobian_rows); with ffb, LayerNorm ln_2's transposed Jacobian at x
  * (mean, rstd per token) and the skip path. */
 static scalar_status jac_rows(scalar_evaluator *ev, abuf *b, int64_t R, const float *g,
                               const float *x, const float *mean, const float *rstd, int ffb,
@@ -221,16 +221,8 @@ static scalar_status jac_rows(scalar_evaluator *ev, abuf *b, int64_t R, const fl
 {
     const scalar__layer_weights *p = &ev->model->w.layer[ev->layer];
     int64_t C = ev->C, Fm = ev->Fm;
-    int32_t nt = ev->n_threads;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && R * Fm >= 65536)
-    for (int64_t r = 0; r < R; r++) {
-        const float *c = ev->CT + (int64_t)b->row_j[r] * Fm, *gt = g + (int64_t)b->row_t[r] * Fm;
-        float *m = b->mrows + r * Fm;
-        for (int64_t h = 0; h < Fm; h++)
-            m[h] = c[h] * gt[h];
-    }
-    TRY(scalar_backend_sgemm(ev->be, SCALAR_NO_TRANS, SCALAR_TRANS, R, C, Fm, 1.0f, b->mrows, Fm,
-                             p->fc_w, Fm, 0.0f, b->uv, C));
+    TRY(scalar_backend_jacobian_rows(ev->be, b->uv, ev->CT, b->row_j, g, b->row_t, p->fc_w, R,
+                                     ev->FD, b->n, Fm, C));
     *out = b->uv;
     if (!ffb)
         return SCALAR_OK;

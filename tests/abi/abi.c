@@ -84,7 +84,9 @@ AT(scalar_backend_ops, sparse_outer_add, 288);
 AT(scalar_backend_ops, jacobian_contract, 296);
 AT(scalar_backend_ops, jacobian_contract_backward, 304);
 _Static_assert(SCALAR_BACKEND_OPS_V3_SIZE == 312, "ops v3 size");
-_Static_assert(sizeof(scalar_backend_ops) == SCALAR_BACKEND_OPS_V3_SIZE, "ops size");
+AT(scalar_backend_ops, jacobian_rows, 312);
+_Static_assert(SCALAR_BACKEND_OPS_V4_SIZE == 320, "ops v4 size");
+_Static_assert(sizeof(scalar_backend_ops) == SCALAR_BACKEND_OPS_V4_SIZE, "ops size");
 
 /* Frozen constants. */
 _Static_assert(SCALAR_DTYPE_F32 == 0 && SCALAR_DTYPE_F16 == 1 && SCALAR_DTYPE_BF16 == 2 &&
@@ -108,7 +110,8 @@ _Static_assert(SCALAR_OP_ATTENTION_FORWARD == 10 && SCALAR_OP_ATTENTION_BACKWARD
                    SCALAR_OP_ADD == 17 && SCALAR_OP_SUMSQ == 18 && SCALAR_OP_ADAMW == 19 &&
                    SCALAR_OP_SPARSE_DECODE == 20 && SCALAR_OP_SPARSE_DOT == 21 &&
                    SCALAR_OP_SPARSE_OUTER_ADD == 22 && SCALAR_OP_JACOBIAN_CONTRACT == 23 &&
-                   SCALAR_OP_JACOBIAN_CONTRACT_BACKWARD == 24 && SCALAR_OP_COUNT == 25,
+                   SCALAR_OP_JACOBIAN_CONTRACT_BACKWARD == 24 && SCALAR_OP_JACOBIAN_ROWS == 25 &&
+                   SCALAR_OP_COUNT == 26,
                "model-layer op ids");
 
 /* scalar_model_config, version 1: 40 bytes, no padding holes. */

@@ -184,7 +184,7 @@ START_TEST(test_register_rejects_small_struct)
     scalar_backend_ops ops = lite_ops("test-small");
     ops.struct_size = SCALAR_BACKEND_OPS_V1_SIZE - 8;
     assert_error(scalar_backend_register(&ops), SCALAR_E_VERSION, "struct_size");
-    ck_assert_int_eq(sizeof(scalar_backend_ops), SCALAR_BACKEND_OPS_V3_SIZE);
+    ck_assert_int_eq(sizeof(scalar_backend_ops), SCALAR_BACKEND_OPS_V4_SIZE);
 }
 END_TEST
 

@@ -520,6 +520,85 @@ START_TEST(test_cpu_jacobian_one_and_two_threads_bit_identical)
 }
 END_TEST
 
+/* scalar_backend_jacobian_rows: known values, cpu against cpu-ref on random
+ * shapes (per entry within 1e-6 of the sum's condition sum |A g B|, the
+ * float rounding of h-term sums), 1 and 2 threads equal, bad arguments. */
+START_TEST(test_jacobian_rows)
+{
+    static const char *const names[] = {"cpu", "cpu-ref"};
+    for (int i = 0; i < 2; i++) {
+        scalar_ctx *ctx = bt_ctx(names[i], 1);
+        scalar_backend *be = scalar_ctx_backend(ctx);
+        /* A rows (1, 2), (0, 1); g rows (3, -1); B [2, 2] = (1, 1), (2, -1) */
+        float A[4] = {1, 2, 0, 1}, g[2] = {3, -1}, B[4] = {1, 1, 2, -1}, out[4];
+        int32_t ai[2] = {0, 1}, gi[2] = {0, 0};
+        ck_assert_int_eq(scalar_backend_jacobian_rows(be, out, A, ai, g, gi, B, 2, 2, 1, 2, 2),
+                         SCALAR_OK);
+        /* row 0: (3, -2) . B rows = 1, 8; row 1: (0, -1) . B rows = -1, 1 */
+        ck_assert(out[0] == 1 && out[1] == 8 && out[2] == -1 && out[3] == 1);
+        scalar_ctx_free(ctx);
+    }
+    scalar__rng rng;
+    scalar__rng_init(&rng, 11, 0);
+    static const int64_t hs[] = {1, 17, 256, 3000}, ds[] = {1, 16, 64};
+    for (int trial = 0; trial < 12; trial++) {
+        int64_t h = hs[trial % 4], d = ds[trial % 3], n_a = 1 + (int64_t)scalar__rng_below(&rng, 40);
+        int64_t n_g = 1 + (int64_t)scalar__rng_below(&rng, 30), R = (int64_t)scalar__rng_below(&rng, 300);
+        float *A = bt_floats(n_a * h), *g = bt_floats(n_g * h), *B = bt_floats(d * h);
+        float *o1 = bt_floats(R * d + 1), *o2 = bt_floats(R * d + 1), *o3 = bt_floats(R * d + 1);
+        int32_t *ai = malloc((size_t)(R + 1) * sizeof *ai), *gi = malloc((size_t)(R + 1) * sizeof *gi);
+        for (int64_t e = 0; e < n_a * h; e++)
+            A[e] = scalar__rng_normal(&rng);
+        for (int64_t e = 0; e < n_g * h; e++)
+            g[e] = scalar__rng_normal(&rng);
+        for (int64_t e = 0; e < d * h; e++)
+            B[e] = scalar__rng_normal(&rng);
+        for (int64_t r = 0; r < R; r++) {
+            ai[r] = (int32_t)scalar__rng_below(&rng, (uint64_t)n_a);
+            gi[r] = (int32_t)scalar__rng_below(&rng, (uint64_t)n_g);
+        }
+        scalar_ctx *c1 = bt_ctx("cpu", 1), *c2 = bt_ctx("cpu", 2), *cr = bt_ctx("cpu-ref", 1);
+        ck_assert_int_eq(scalar_backend_jacobian_rows(scalar_ctx_backend(c1), o1, A, ai, g, gi, B,
+                                                      R, n_a, n_g, h, d), SCALAR_OK);
+        ck_assert_int_eq(scalar_backend_jacobian_rows(scalar_ctx_backend(c2), o2, A, ai, g, gi, B,
+                                                      R, n_a, n_g, h, d), SCALAR_OK);
+        ck_assert_int_eq(scalar_backend_jacobian_rows(scalar_ctx_backend(cr), o3, A, ai, g, gi, B,
+                                                      R, n_a, n_g, h, d), SCALAR_OK);
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t c = 0; c < d; c++) {
+                double cond = 0.0;
+                for (int64_t i = 0; i < h; i++)
+                    cond += fabs((double)A[ai[r] * h + i] * g[gi[r] * h + i] * B[c * h + i]);
+                double e = fabs((double)o1[r * d + c] - o3[r * d + c]);
+                ck_assert_msg(e <= 1e-6 * cond + 1e-30, "h %lld d %lld row %lld: %g vs %g",
+                              (long long)h, (long long)d, (long long)r, (double)o1[r * d + c],
+                              (double)o3[r * d + c]);
+                ck_assert(o1[r * d + c] == o2[r * d + c]);
+            }
+        scalar_ctx_free(c1), scalar_ctx_free(c2), scalar_ctx_free(cr);
+        free(A), free(g), free(B), free(o1), free(o2), free(o3), free(ai), free(gi);
+    }
+    scalar_ctx *ctx = bt_ctx("cpu", 1);
+    scalar_backend *be = scalar_ctx_backend(ctx);
+    float x[8] = {0}, y[8] = {0};
+    int32_t ok[2] = {0, 0}, bad[2] = {0, 2};
+    bt_assert_error(scalar_backend_jacobian_rows(be, y, x, bad, x, ok, x, 2, 2, 1, 1, 1),
+                    SCALAR_E_INVALID_ARG, "a_idx[1] = 2");
+    bt_assert_error(scalar_backend_jacobian_rows(be, y, x, ok, x, bad, x, 2, 2, 1, 1, 1),
+                    SCALAR_E_INVALID_ARG, "g_idx[1] = 2");
+    bt_assert_error(scalar_backend_jacobian_rows(be, x, x, ok, x + 4, ok, x + 6, 2, 2, 1, 1, 1),
+                    SCALAR_E_INVALID_ARG, "overlaps");
+    bt_assert_error(scalar_backend_jacobian_rows(be, NULL, x, ok, x, ok, x, 2, 2, 1, 1, 1),
+                    SCALAR_E_INVALID_ARG, "out is NULL");
+    bt_assert_error(scalar_backend_jacobian_rows(be, y, x, ok, x, ok, x, 2, 2, 1, -1, 1),
+                    SCALAR_E_INVALID_ARG, "h=-1");
+    ck_assert_int_eq(scalar_backend_jacobian_rows(be, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0,
+                                                  5, 5),
+                     SCALAR_OK);
+    scalar_ctx_free(ctx);
+}
+END_TEST
+
 TCase *bt_sparse_tcase(void)
 {
     TCase *tc = tcase_create("sparse");
@@ -533,5 +612,6 @@ TCase *bt_sparse_tcase(void)
     tcase_add_test(tc, test_jacobian_contract_backward_matches_finite_differences);
     tcase_add_test(tc, test_conformance_jacobian);
     tcase_add_test(tc, test_cpu_jacobian_one_and_two_threads_bit_identical);
+    tcase_add_test(tc, test_jacobian_rows);
     return tc;
 }

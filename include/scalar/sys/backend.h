@@ -68,7 +68,8 @@ SCALAR_BEGIN_DECL
 #define SCALAR_OP_SPARSE_OUTER_ADD 22       /**< scalar_backend_sparse_outer_add() */
 #define SCALAR_OP_JACOBIAN_CONTRACT 23      /**< scalar_backend_jacobian_contract() */
 #define SCALAR_OP_JACOBIAN_CONTRACT_BACKWARD 24 /**< scalar_backend_jacobian_contract_backward() */
-#define SCALAR_OP_COUNT 25 /**< Number of operation ids in this version. */
+#define SCALAR_OP_JACOBIAN_ROWS 25          /**< scalar_backend_jacobian_rows() */
+#define SCALAR_OP_COUNT 26 /**< Number of operation ids in this version. */
 /** @} */
 
 /** Transpose flag of scalar_backend_sgemm(): use the matrix as stored. */
@@ -220,6 +221,14 @@ typedef struct scalar_backend_ops {
                                                 const float *A, const float *g, const float *B,
                                                 int64_t n, int64_t k_a, int64_t k_b, int64_t h);
     /* slots above: abi 1, version 3 = 312 bytes on LP64 (SCALAR_BACKEND_OPS_V3_SIZE) */
+
+    /* ---- the evaluator's Jacobian rows (optional: NULL falls back to cpu-ref) ---- */
+    /** See scalar_backend_jacobian_rows(). @since 0.2 */
+    scalar_status (*jacobian_rows)(void *self, float *out, const float *A, const int32_t *a_idx,
+                                   const float *g, const int32_t *g_idx, const float *B,
+                                   int64_t n_rows, int64_t n_a, int64_t n_g, int64_t h,
+                                   int64_t d);
+    /* slots above: abi 1, version 4 = 320 bytes on LP64 (SCALAR_BACKEND_OPS_V4_SIZE) */
 } scalar_backend_ops;
 
 /** Size of the first version of ::scalar_backend_ops on LP64; smaller structs are refused. */
@@ -237,6 +246,12 @@ typedef struct scalar_backend_ops {
  * tables read the slots they lack as NULL: those kernels run on cpu-ref.
  */
 #define SCALAR_BACKEND_OPS_V3_SIZE 312u
+/**
+ * Size of the fourth version of ::scalar_backend_ops on LP64 (the
+ * evaluator's `jacobian_rows` appended after `jacobian_contract_backward`).
+ * Smaller tables read it as NULL: it runs on cpu-ref.
+ */
+#define SCALAR_BACKEND_OPS_V4_SIZE 320u
 
 /**
  * @brief Register a backend so contexts can select it by name.
@@ -954,6 +969,40 @@ SCALAR_API scalar_status scalar_backend_jacobian_contract(scalar_backend *backen
 SCALAR_API scalar_status scalar_backend_jacobian_contract_backward(
     scalar_backend *backend, float *dA, float *dB, const float *S, const float *A, const float *g,
     const float *B, int64_t n, int64_t k_a, int64_t k_b, int64_t h);
+
+/**
+ * @brief Rows of a path's transposed Jacobian, the `A diag(g) B` contraction:
+ *        `out[r, c] = sum_h A[a_idx[r], h] g[g_idx[r], h] B[c, h]`.
+ *
+ * The SCALAR evaluator's per-token Jacobian rows: row r pairs a downstream
+ * latent (A's row: its encoder column mapped back through the MLP's output
+ * projection) with a token (g's row: the GELU derivative at the token's MLP
+ * pre-activation); B is the MLP's input projection, transposed.  cpu gathers
+ * and scales tiles of rows and runs them as GEMMs against B; the summation
+ * order is the backend's (cpu-ref sums in double).
+ *
+ * @param[in]  backend borrowed.
+ * @param[out] out     [n_rows, d], written.
+ * @param[in]  A       [n_a, h].
+ * @param[in]  a_idx   [n_rows], each in [0, n_a).
+ * @param[in]  g       [n_g, h].
+ * @param[in]  g_idx   [n_rows], each in [0, n_g).
+ * @param[in]  B       [d, h].
+ * @param[in]  n_rows  rows of @p out.
+ * @param[in]  n_a     rows of @p A.
+ * @param[in]  n_g     rows of @p g.
+ * @param[in]  h       the contracted width.
+ * @param[in]  d       columns of @p out (rows of @p B).
+ * @return ::SCALAR_OK; ::SCALAR_E_INVALID_ARG (NULL with non-zero sizes, a
+ *         negative size, an index out of range, @p out overlapping an input);
+ *         ::SCALAR_E_BACKEND.
+ * @since 0.2
+ */
+SCALAR_API scalar_status scalar_backend_jacobian_rows(scalar_backend *backend, float *out,
+                                                      const float *A, const int32_t *a_idx,
+                                                      const float *g, const int32_t *g_idx,
+                                                      const float *B, int64_t n_rows, int64_t n_a,
+                                                      int64_t n_g, int64_t h, int64_t d);
 
 SCALAR_END_DECL
 

@@ -294,4 +294,5 @@ const scalar_backend_ops scalar__backend_cpu_ops = {
     .sparse_outer_add = scalar__cpu_sparse_outer_add,
     .jacobian_contract = scalar__cpu_jacobian_contract,
     .jacobian_contract_backward = scalar__cpu_jacobian_contract_backward,
+    .jacobian_rows = scalar__cpu_jacobian_rows,
 };

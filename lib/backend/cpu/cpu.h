@@ -123,6 +123,10 @@ scalar_status scalar__cpu_sparse_outer_add(void *self, float *dW, const float *a
                                            const int32_t *idx, const float *x, int64_t n,
                                            int64_t k, int64_t n_rows, int64_t d);
 
+scalar_status scalar__cpu_jacobian_rows(void *self, float *out, const float *A,
+                                        const int32_t *a_idx, const float *g,
+                                        const int32_t *g_idx, const float *B, int64_t n_rows,
+                                        int64_t n_a, int64_t n_g, int64_t h, int64_t d);
 scalar_status scalar__cpu_jacobian_contract(void *self, float *J, const float *A, const float *g,
                                             const float *B, int64_t n, int64_t ka, int64_t kb,
                                             int64_t h);

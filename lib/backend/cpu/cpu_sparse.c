@@ -186,3 +186,41 @@ scalar_status scalar__cpu_jacobian_contract_backward(void *self, float *dA, floa
     }
     return SCALAR_OK;
 }
+
+/* ---- the evaluator's Jacobian rows ---- */
+
+/* Rows per tile: the scaled rows live on the stack (at most 64 KiB). */
+#define JR_TILE_FLOATS 16384
+
+/* out[r, :] = (A[a_idx[r]] (.) g[g_idx[r]]) B^T: tiles of rows gathered and
+ * scaled on the stack, each one single-threaded GEMM against B; tiles split
+ * between threads.  Nothing is allocated.
+ *   out: [n_rows, d];  A: [n_a, h];  g: [n_g, h];  B: [d, h] */
+scalar_status scalar__cpu_jacobian_rows(void *self, float *out, const float *A,
+                                        const int32_t *a_idx, const float *g,
+                                        const int32_t *g_idx, const float *B, int64_t n_rows,
+                                        int64_t n_a, int64_t n_g, int64_t h, int64_t d)
+{
+    const scalar__cpu *s = self;
+    (void)n_a, (void)n_g;
+    if (h > JR_TILE_FLOATS)
+        return SCALAR_E_UNSUPPORTED; /* cpu-ref takes it */
+    int64_t rows = JR_TILE_FLOATS / h, n_tiles = (n_rows + rows - 1) / rows;
+#pragma omp parallel for num_threads(s->n_threads) schedule(static) \
+    if (scalar__cpu_parallel(s, n_rows * h * d) && n_tiles > 1)
+    for (int64_t tile = 0; tile < n_tiles; tile++) {
+        float m[JR_TILE_FLOATS];
+        int64_t r0 = tile * rows, nr = n_rows - r0 < rows ? n_rows - r0 : rows;
+        for (int64_t r = 0; r < nr; r++) {
+            const float *restrict a = A + (int64_t)a_idx[r0 + r] * h;
+            const float *restrict gr = g + (int64_t)g_idx[r0 + r] * h;
+            float *restrict mr = m + r * h;
+#pragma omp simd
+            for (int64_t i = 0; i < h; i++)
+                mr[i] = a[i] * gr[i];
+        }
+        scalar__cpu_blis_sgemm(1, SCALAR_NO_TRANS, SCALAR_TRANS, nr, d, h, 1.0f, m, h, B, h, 0.0f,
+                               out + r0 * d, d);
+    }
+    return SCALAR_OK;
+}

@@ -86,4 +86,5 @@ const scalar_backend_ops scalar__backend_cpu_ref_ops = {
     .sparse_outer_add = scalar__ref_sparse_outer_add,
     .jacobian_contract = scalar__ref_jacobian_contract,
     .jacobian_contract_backward = scalar__ref_jacobian_contract_backward,
+    .jacobian_rows = scalar__ref_jacobian_rows,
 };

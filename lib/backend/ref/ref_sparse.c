@@ -120,3 +120,23 @@ scalar_status scalar__ref_jacobian_contract_backward(void *self, float *dA, floa
         }
     return SCALAR_OK;
 }
+
+/* out[r, c] = sum_h A[a_idx[r], h] g[g_idx[r], h] B[c, h], in double
+ *   out: [n_rows, d];  A: [n_a, h];  g: [n_g, h];  B: [d, h] */
+scalar_status scalar__ref_jacobian_rows(void *self, float *out, const float *A,
+                                        const int32_t *a_idx, const float *g,
+                                        const int32_t *g_idx, const float *B, int64_t n_rows,
+                                        int64_t n_a, int64_t n_g, int64_t h, int64_t d)
+{
+    (void)self, (void)n_a, (void)n_g;
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *a = A + (int64_t)a_idx[r] * h, *gr = g + (int64_t)g_idx[r] * h;
+        for (int64_t c = 0; c < d; c++) {
+            double s = 0.0;
+            for (int64_t i = 0; i < h; i++)
+                s += (double)a[i] * gr[i] * B[c * h + i];
+            out[r * d + c] = (float)s;
+        }
+    }
+    return SCALAR_OK;
+}
