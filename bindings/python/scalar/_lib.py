@@ -325,6 +325,7 @@ _SIGNATURES = {
     "scalar_backend_sparse_outer_add": (ST, [P, P, P, P, P, I64, I64, I64, I64]),
     "scalar_backend_jacobian_contract": (ST, [P, P, P, P, P, I64, I64, I64, I64]),
     "scalar_backend_jacobian_contract_backward": (ST, [P, P, P, P, P, P, P, I64, I64, I64, I64]),
+    "scalar_backend_jacobian_rows": (ST, [P, P, P, P, P, P, P, I64, I64, I64, I64, I64]),
     # io.h: element types
     "scalar_dtype_name": (c_char_p, [c_int32]),
     "scalar_dtype_size": (c_size_t, [c_int32]),
