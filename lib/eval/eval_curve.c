@@ -56,6 +56,7 @@ typedef struct cbuf {
     int32_t *ulist, *upos, *ustamp; /* block: latents of a sequence, their positions, stamps */
     uint64_t *keys;               /* block: [FD, words of U_b] */
     int32_t *jent;                /* block: [FD] entry of j */
+    int32_t *cntprev;             /* block: [B, FD] |S_j & U_b| behind r, -1 before any */
 } cbuf;
 
 static void cbuf_free(scalar_ctx *ctx, cbuf *b)
@@ -64,7 +65,7 @@ static void cbuf_free(scalar_ctx *ctx, cbuf *b)
                  b->dc.val, b->dc.idx, b->xc, b->pre, b->tv, b->x, b->y, b->h, b->a, b->ln,
                  b->mean, b->rstd, b->vs, b->ti, b->r, b->rfull, b->rtmp, b->r0, b->bits,
                  b->nkept, b->ev_val, b->ev_idx, b->Rt, b->ent_t, b->ent_m, b->mprev, b->jinit, b->jflag, b->changed, b->pend, b->hkey, b->hval, b->hstamp, b->ulist,
-                 b->upos, b->ustamp, b->keys, b->jent};
+                 b->upos, b->ustamp, b->keys, b->jent, b->cntprev};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         scalar__free(ctx, p[i]);
 }
@@ -112,6 +113,8 @@ static scalar_status cbuf_alloc(const scalar_evaluator *ev, cbuf *b, int64_t n, 
              A(b->changed, FD, int32_t);
     if (ok && !ev_is_block(ev))
         ok = A(b->Rt, n * ev->kcU * Fm, float) && A(b->mprev, n * FD, uint64_t);
+    if (ok && ev_is_block(ev))
+        ok = A(b->cntprev, (n / T) * FD, int32_t) != NULL;
 #undef A
     if (!ok) {
         cbuf_free(ctx, b);
@@ -383,7 +386,9 @@ static scalar_status r_tokens(scalar_evaluator *ev, cbuf *b)
     return flush_tokens(ev, b, t0, n, n_ent);
 }
 
-/* r of the current S_j, transformer block: one sequence at a time. */
+/* r of the current S_j, transformer block: one sequence at a time, updated
+ * from the previous grid point like r_tokens: only latents whose S_j grew,
+ * and of those only where S_j & U_b grew, are evaluated again. */
 static scalar_status r_block(scalar_evaluator *ev, cbuf *b)
 {
     int64_t T = b->T, FD = ev->FD, kc = ev->kcU, C = ev->C;
@@ -401,13 +406,9 @@ static scalar_status r_block(scalar_evaluator *ev, cbuf *b)
                 }
             }
         int64_t nw = (nu + 63) / 64 > 0 ? (nu + 63) / 64 : 1, n_ent = 0;
-        for (int64_t j = 0; j < FD; j++) {
+        for (int64_t c = 0; c < b->n_changed; c++) {
+            int64_t j = b->changed[c];
             b->jent[j] = -1;
-            if (b->nkept[j] == 0) {
-                for (int64_t t = 0; t < T; t++)
-                    b->r[(tok0 + t) * FD + j] = 0.0f;
-                continue;
-            }
             const uint64_t *Sj = b->bits + j * b->nw;
             uint64_t *key = b->keys + n_ent * nw;
             int64_t cnt = 0;
@@ -417,6 +418,10 @@ static scalar_status r_block(scalar_evaluator *ev, cbuf *b)
                     key[u >> 6] |= (uint64_t)1 << (u & 63);
                     cnt++;
                 }
+            /* S_j only grows, so an unchanged count is an unchanged key */
+            if (cnt == b->cntprev[sq * FD + j])
+                continue;
+            b->cntprev[sq * FD + j] = (int32_t)cnt;
             if (cnt == 0 || cnt == nu) {
                 for (int64_t t = 0; t < T; t++)
                     b->r[(tok0 + t) * FD + j] =
@@ -451,8 +456,8 @@ static scalar_status r_block(scalar_evaluator *ev, cbuf *b)
                 for (int64_t e = 0; e < ne * T; e++)
                     for (int64_t c = 0; c < C; c++)
                         b->y[e * C + c] -= D->b_dec[c];
-            for (int64_t j = 0; j < FD; j++) {
-                int64_t e = b->jent[j] - e0;
+            for (int64_t q = 0; q < b->n_changed; q++) {
+                int64_t j = b->changed[q], e = b->jent[j] - e0;
                 if (b->jent[j] < 0 || e < 0 || e >= ne)
                     continue;
                 for (int64_t t = 0; t < T; t++) {
@@ -512,6 +517,8 @@ static scalar_status curve_chunk(scalar_evaluator *ev, cbuf *b, const int32_t *i
     memset(b->jinit, 0, (size_t)FD);
     memset(b->jflag, 0, (size_t)FD);
     memset(b->r, 0, (size_t)(n * FD) * sizeof(float)); /* latents without a kept edge */
+    if (b->cntprev)
+        memset(b->cntprev, 0xff, (size_t)(b->B * FD) * sizeof(int32_t)); /* -1 */
     int parity_topk = ev_quirk(ev, SCALAR_QUIRK_CURVE_TOPK);
     double *logq, *logq_buf = scalar__alloc(ev->ctx, (size_t)(n * b->V) * sizeof(double), "curve buffers");
     if (!logq_buf)
