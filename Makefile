@@ -149,7 +149,8 @@ $(UNIT): $(TEST_OBJ) $(STLIB)
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) -o $@ $(TEST_OBJ) $(STLIB) $(SAN_LDFLAGS) $(LDFLAGS) $(CHECK_LIBS) $(DEP_LIBS)
 
-$(SVG_UNIT): $(BUILD)/tests/unit/check_svg_plot.o $(BUILD)/tools/svg_plot.o $(BUILD)/tools/run_dir.o
+$(SVG_UNIT): $(BUILD)/tests/unit/check_svg_plot.o $(BUILD)/tools/svg_plot.o $(BUILD)/tools/strbuf.o \
+              $(BUILD)/tools/run_dir.o
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) -o $@ $^ $(SAN_LDFLAGS) $(LDFLAGS) $(CHECK_LIBS) $(DEP_LIBS)
 

@@ -46,8 +46,8 @@ subset's columns are compared with it (norm-wise relative per column).
 Prints one JSON line: {"torch", "threads", "blas", "paths": {path: {"measured_s",
 "extrapolated_s", "literal_s", "t_codes", "t_fwd", "t_bwd", "n_kept", "latents",
 "check": {...}}}}.  Without torch it prints {"skip": "<why>"} and
-exits 0.  Without the safetensors package the files are read by a minimal reader
-here (the format is a JSON header and raw little-endian data).
+exits 0.  Without the safetensors package the files are read by libscalar's own
+reader through the Python binding (only the weights; nothing of it is timed).
 """
 import argparse
 import json
@@ -75,32 +75,19 @@ def parse_args():
     return ap.parse_args()
 
 
-def minimal_load_file(path):
-    """safetensors.torch.load_file for the files libscalar writes (F32, F16, BF16),
-    for a Python without the safetensors package (Debian 12 ships none): 8-byte
-    little-endian header length, JSON header, raw little-endian data."""
+def libscalar_load_file(path):
+    """safetensors.torch.load_file through libscalar's own safetensors reader (the
+    ctypes binding in bindings/python, on the library of the build tree), for a
+    Python without the safetensors package (Debian 12 ships none).  The files only
+    carry the weights; nothing of it is timed."""
     import torch
-    dtypes = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
-    with open(path, "rb") as f:
-        blob = f.read()
-    n = int.from_bytes(blob[:8], "little")
-    header = json.loads(blob[8:8 + n])
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if info["dtype"] not in dtypes:
-            raise ValueError(f"{path}: {name}: dtype {info['dtype']} not supported here")
-        lo, hi = info["data_offsets"]
-        data = bytearray(blob[8 + n + lo:8 + n + hi])
-        t = torch.frombuffer(data, dtype=dtypes[info["dtype"]]) if hi > lo else \
-            torch.empty(0, dtype=dtypes[info["dtype"]])
-        out[name] = t.reshape(info["shape"]).clone()
-    return out
+    sys.path.insert(0, os.path.join(HERE, "..", "bindings", "python"))
+    import scalar
+    return {name: torch.from_numpy(a.copy()) for name, a in scalar.inspect(path).items()}
 
 
 def provide_safetensors():
-    """Install a stand-in safetensors.torch (minimal_load_file; no save_file) when the
+    """Install a stand-in safetensors.torch (libscalar_load_file; no save_file) when the
     package is missing, so that scalar_ref.py and gpt2_ref.py import.  Returns the
     load_file in use and its description."""
     import importlib.util
@@ -113,11 +100,11 @@ def provide_safetensors():
         raise RuntimeError("safetensors is not installed")
     pkg = types.ModuleType("safetensors")
     pkg.torch = types.ModuleType("safetensors.torch")
-    pkg.torch.load_file = minimal_load_file
+    pkg.torch.load_file = libscalar_load_file
     pkg.torch.save_file = unavailable
     sys.modules["safetensors"] = pkg
     sys.modules["safetensors.torch"] = pkg.torch
-    return minimal_load_file, "bench/torch_eval.py's minimal reader (no safetensors package)"
+    return libscalar_load_file, "libscalar's reader via bindings/python (no safetensors package)"
 
 
 def load_sae(torch, load_file, folder):

@@ -16,7 +16,6 @@
  * seeds the SAEs' initialisation (S * 1000 + group).
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 #include "eval_cli.h"
 #include "model_cli.h"
 #include "run_dir.h"
+#include "strbuf.h"
 #include "svg_plot.h"
 
 #define CMD "paper"
@@ -142,82 +142,28 @@ static int run_command(const cli_command *c, const cli_global *g, const char **a
 
 /* ---- stages ---- */
 
-static int stage_model(stages *s, const cli_global *g, const paper_args *a, const char *dir)
-{
-    if (stage_done(s, "model"))
-        return CLI_OK;
-    fprintf(stderr, "scalar: " CMD ": stage model -> %s\n", dir);
-    double t0 = cli_now();
-    const char *args[12];
-    int n = 0;
-    if (file_exists(dir, "checkpoint.json")) {
-        args[n++] = "--resume";
-        args[n++] = dir;
-    } else {
-        args[n++] = "--out";
-        args[n++] = dir;
-        if (a->quick)
-            args[n++] = "--quick";
-        if (a->corpus) {
-            args[n++] = "--corpus";
-            args[n++] = a->corpus;
-        }
-    }
-    args[n] = NULL;
-    cli_global gg = *g;
-    gg.have_seed = 1;
-    gg.seed = g->have_seed ? g->seed : 0;
-    int rc = run_command(&cli_cmd_train_model, &gg, args);
-    if (rc == CLI_OK && stage_finish(s, "model", cli_now() - t0) != 0)
-        rc = CLI_FAIL;
-    return rc;
-}
-
-static int stage_train(stages *s, const cli_global *g, const paper_args *a, const char *model,
-                       int64_t seed, const run_spec *r, const char *dir, const char *name)
+/* A training stage: command `c` into `dir`, seeded and timed: --resume from
+ * the folder's checkpoint if it has one, else --out dir, the `extra`
+ * options (NULL-terminated), and --quick / --corpus as the paper run has them. */
+static int stage_run(stages *s, const cli_command *c, const cli_global *g, const paper_args *a,
+                     uint64_t seed, const char *dir, const char *const *extra, const char *name)
 {
     if (stage_done(s, name))
         return CLI_OK;
     fprintf(stderr, "scalar: " CMD ": stage %s -> %s\n", name, dir);
     double t0 = cli_now();
-    const char *args[32];
-    char steps[32], seq[32], batch[32];
+    const char *args[40];
     int n = 0;
-    int jsae = strcmp(r->variant, "jsae") == 0;
-    int64_t st = jsae ? a->jsae_steps : a->sae_steps;
     if (file_exists(dir, "checkpoint.json")) {
         args[n++] = "--resume";
         args[n++] = dir;
     } else {
         args[n++] = "--out";
         args[n++] = dir;
-        args[n++] = "--model";
-        args[n++] = model;
-        args[n++] = "--placement";
-        args[n++] = r->placement;
-        args[n++] = "--variant";
-        args[n++] = r->variant;
+        for (; extra && *extra && n < 34; extra++)
+            args[n++] = *extra;
         if (a->quick)
             args[n++] = "--quick";
-        if (st > 0) {
-            snprintf(steps, sizeof steps, "%lld", (long long)st);
-            args[n++] = "--steps";
-            args[n++] = steps;
-        }
-        if (jsae) { /* SPEC's lambda per layer (the toy model's four; else layer 0's) */
-            args[n++] = "--lambda";
-            args[n++] = a->n_layer == 4 ? "1.8e-3,1.2e-3,3.3e-3,2.2e-3" : "1.8e-3";
-        }
-        if (a->seq > 0) {
-            snprintf(seq, sizeof seq, "%lld", (long long)a->seq);
-            args[n++] = "--seq";
-            args[n++] = seq;
-        }
-        if (a->batch > 0) {
-            snprintf(batch, sizeof batch, "%lld", (long long)a->batch);
-            args[n++] = "--batch";
-            args[n++] = batch;
-        }
         if (a->corpus) {
             args[n++] = "--corpus";
             args[n++] = a->corpus;
@@ -226,11 +172,54 @@ static int stage_train(stages *s, const cli_global *g, const paper_args *a, cons
     args[n] = NULL;
     cli_global gg = *g;
     gg.have_seed = 1;
-    gg.seed = (uint64_t)seed * 1000u;
-    int rc = run_command(&cli_cmd_train_sae, &gg, args);
+    gg.seed = seed;
+    int rc = run_command(c, &gg, args);
     if (rc == CLI_OK && stage_finish(s, name, cli_now() - t0) != 0)
         rc = CLI_FAIL;
     return rc;
+}
+
+static int stage_model(stages *s, const cli_global *g, const paper_args *a, const char *dir)
+{
+    return stage_run(s, &cli_cmd_train_model, g, a, g->have_seed ? g->seed : 0, dir, NULL,
+                     "model");
+}
+
+static int stage_train(stages *s, const cli_global *g, const paper_args *a, const char *model,
+                       int64_t seed, const run_spec *r, const char *dir, const char *name)
+{
+    const char *extra[20];
+    char steps[32], seq[32], batch[32];
+    int n = 0;
+    int jsae = strcmp(r->variant, "jsae") == 0;
+    int64_t st = jsae ? a->jsae_steps : a->sae_steps;
+    extra[n++] = "--model";
+    extra[n++] = model;
+    extra[n++] = "--placement";
+    extra[n++] = r->placement;
+    extra[n++] = "--variant";
+    extra[n++] = r->variant;
+    if (st > 0) {
+        snprintf(steps, sizeof steps, "%lld", (long long)st);
+        extra[n++] = "--steps";
+        extra[n++] = steps;
+    }
+    if (jsae) { /* SPEC's lambda per layer (the toy model's four; else layer 0's) */
+        extra[n++] = "--lambda";
+        extra[n++] = a->n_layer == 4 ? "1.8e-3,1.2e-3,3.3e-3,2.2e-3" : "1.8e-3";
+    }
+    if (a->seq > 0) {
+        snprintf(seq, sizeof seq, "%lld", (long long)a->seq);
+        extra[n++] = "--seq";
+        extra[n++] = seq;
+    }
+    if (a->batch > 0) {
+        snprintf(batch, sizeof batch, "%lld", (long long)a->batch);
+        extra[n++] = "--batch";
+        extra[n++] = batch;
+    }
+    extra[n] = NULL;
+    return stage_run(s, &cli_cmd_train_sae, g, a, (uint64_t)seed * 1000u, dir, extra, name);
 }
 
 static int stage_eval(stages *s, scalar_ctx *ctx, scalar_model *m, const scalar_dataset *ds,
@@ -329,38 +318,6 @@ static double unit(int l)
     return l < 2 ? 1e4 : 1e5;
 }
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-} sbuf;
-
-static void sb(sbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void sb(sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0)
-            return;
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = (b->cap + (size_t)k + 1) * 2;
-        char *q = realloc(b->p, cap);
-        if (!q)
-            return;
-        b->p = q;
-        b->cap = cap;
-    }
-}
-
 static void fmt_pm(char *buf, size_t size, double m, double se)
 {
     if (!isfinite(m))
@@ -372,7 +329,7 @@ static void fmt_pm(char *buf, size_t size, double m, double se)
 }
 
 /* One reduction row (variant against TopK) of one mode, over seeds. */
-static void reduction_row(sbuf *md, sbuf *csv, scores sc[][N_RUNS], int n_seeds, int mode,
+static void reduction_row(strbuf *md, strbuf *csv, scores sc[][N_RUNS], int n_seeds, int mode,
                           const char *placement, const char *variant, int rel,
                           const paper_row *paper)
 {
@@ -394,35 +351,35 @@ static void reduction_row(sbuf *md, sbuf *csv, scores sc[][N_RUNS], int n_seeds,
     }
     char cell[N_LAYERS][48], ac[48], ap[48];
     double m, se;
-    sb(md, "| %s, %s, %s | ", placement, variant, rel ? "relative" : "absolute");
+    sb_printf(md, "| %s, %s, %s | ", placement, variant, rel ? "relative" : "absolute");
     for (int l = 0; l < N_LAYERS; l++) {
         mean_se(red[l], n_seeds, &m, &se);
         fmt_pm(cell[l], sizeof cell[l], m, se);
-        sb(md, "%s | ", cell[l]);
+        sb_printf(md, "%s | ", cell[l]);
         if (paper)
-            sb(md, "%.2f | ", paper->layer[l]);
+            sb_printf(md, "%.2f | ", paper->layer[l]);
         else
-            sb(md, " | ");
+            sb_printf(md, " | ");
         if (paper)
-            sb(csv, "%s,reduction_%s,%s,%s,%d,%.6g,%.6g,%.6g\n", modes[mode],
+            sb_printf(csv, "%s,reduction_%s,%s,%s,%d,%.6g,%.6g,%.6g\n", modes[mode],
                rel ? "rel" : "abs", placement, variant, l, m, se, paper->layer[l]);
         else
-            sb(csv, "%s,reduction_%s,%s,%s,%d,%.6g,%.6g,\n", modes[mode], rel ? "rel" : "abs",
+            sb_printf(csv, "%s,reduction_%s,%s,%s,%d,%.6g,%.6g,\n", modes[mode], rel ? "rel" : "abs",
                placement, variant, l, m, se);
     }
     mean_se(agg_p, n_seeds, &m, &se);
     fmt_pm(ap, sizeof ap, m, se);
-    sb(csv, "%s,reduction_%s,%s,%s,aggregate_as_printed,%.6g,%.6g,\n", modes[mode],
+    sb_printf(csv, "%s,reduction_%s,%s,%s,aggregate_as_printed,%.6g,%.6g,\n", modes[mode],
        rel ? "rel" : "abs", placement, variant, m, se);
     mean_se(agg_c, n_seeds, &m, &se);
     fmt_pm(ac, sizeof ac, m, se);
-    sb(csv, "%s,reduction_%s,%s,%s,aggregate_consistent,%.6g,%.6g,\n", modes[mode],
+    sb_printf(csv, "%s,reduction_%s,%s,%s,aggregate_consistent,%.6g,%.6g,\n", modes[mode],
        rel ? "rel" : "abs", placement, variant, m, se);
     if (paper)
-        sb(md, "%s | %.2f +/- %.2f | %s | %.2f |\n", ap, paper->printed, paper->printed_err, ac,
+        sb_printf(md, "%s | %.2f +/- %.2f | %s | %.2f |\n", ap, paper->printed, paper->printed_err, ac,
            paper->consistent);
     else
-        sb(md, "%s | | %s | |\n", ap, ac);
+        sb_printf(md, "%s | | %s | |\n", ap, ac);
 }
 
 static const paper_row *find_paper_row(const char *placement, const char *variant, int rel)
@@ -436,14 +393,14 @@ static const paper_row *find_paper_row(const char *placement, const char *varian
     return NULL;
 }
 
-static void tables(sbuf *md, sbuf *csv, scores sc[][N_RUNS], int n_seeds, int mode)
+static void tables(strbuf *md, strbuf *csv, scores sc[][N_RUNS], int n_seeds, int mode)
 {
-    sb(md, "\n## %s mode\n\nPer-layer reductions (%%) against TopK, mean +/- standard error "
+    sb_printf(md, "\n## %s mode\n\nPer-layer reductions (%%) against TopK, mean +/- standard error "
            "across %d seed(s); the paper's number after each of ours.\n\n",
        modes[mode], n_seeds);
-    sb(md, "| placement, variant | L0 | paper | L1 | paper | L2 | paper | L3 | paper | "
+    sb_printf(md, "| placement, variant | L0 | paper | L1 | paper | L2 | paper | L3 | paper | "
            "aggregate as printed | paper | aggregate, consistent units | paper |\n");
-    sb(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    sb_printf(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     static const struct {
         const char *placement, *variant;
         int rel;
@@ -459,17 +416,17 @@ static void tables(sbuf *md, sbuf *csv, scores sc[][N_RUNS], int n_seeds, int mo
         reduction_row(md, csv, sc, n_seeds, mode, rows[i].placement, rows[i].variant,
                       rows[i].rel, p);
     }
-    sb(md, "\nAbsolute SCALAR scores (units: L0, L1 x 1e4; L2, L3 x 1e5; KL nats x edges), "
+    sb_printf(md, "\nAbsolute SCALAR scores (units: L0, L1 x 1e4; L2, L3 x 1e5; KL nats x edges), "
            "mean +/- standard error; the paper's after each.\n\n");
-    sb(md, "| placement | variant | L0 | paper | L1 | paper | L2 | paper | L3 | paper |\n");
-    sb(md, "|---|---|---|---|---|---|---|---|---|---|\n");
+    sb_printf(md, "| placement | variant | L0 | paper | L1 | paper | L2 | paper | L3 | paper |\n");
+    sb_printf(md, "|---|---|---|---|---|---|---|---|---|---|\n");
     for (int r = 0; r < N_RUNS; r++) {
         const paper_abs *p = NULL;
         for (size_t i = 0; i < sizeof paper_scores / sizeof paper_scores[0]; i++)
             if (!strcmp(paper_scores[i].placement, runs[r].placement) &&
                 !strcmp(paper_scores[i].variant, runs[r].variant))
                 p = &paper_scores[i];
-        sb(md, "| %s | %s | ", runs[r].placement, runs[r].variant);
+        sb_printf(md, "| %s | %s | ", runs[r].placement, runs[r].variant);
         for (int l = 0; l < N_LAYERS; l++) {
             double v[MAX_SEEDS], m, se;
             char cell[48];
@@ -482,19 +439,19 @@ static void tables(sbuf *md, sbuf *csv, scores sc[][N_RUNS], int n_seeds, int mo
                 snprintf(cell, sizeof cell, "%.3g", m);
             else
                 snprintf(cell, sizeof cell, "n/a");
-            sb(md, "%s | ", cell);
+            sb_printf(md, "%s | ", cell);
             if (p)
-                sb(md, "%.3g | ", p->layer[l]);
+                sb_printf(md, "%.3g | ", p->layer[l]);
             else
-                sb(md, " | ");
+                sb_printf(md, " | ");
             if (p)
-                sb(csv, "%s,s_abs_display_units,%s,%s,%d,%.6g,%.6g,%.6g\n", modes[mode],
+                sb_printf(csv, "%s,s_abs_display_units,%s,%s,%d,%.6g,%.6g,%.6g\n", modes[mode],
                    runs[r].placement, runs[r].variant, l, m, se, p->layer[l]);
             else
-                sb(csv, "%s,s_abs_display_units,%s,%s,%d,%.6g,%.6g,\n", modes[mode],
+                sb_printf(csv, "%s,s_abs_display_units,%s,%s,%d,%.6g,%.6g,\n", modes[mode],
                    runs[r].placement, runs[r].variant, l, m, se);
         }
-        sb(md, "\n");
+        sb_printf(md, "\n");
     }
 }
 
@@ -564,14 +521,14 @@ static int report(const char *out, const stages *st, const paper_args *a, int n_
 {
     static scores sc[2][MAX_SEEDS][N_RUNS];
     char seed_dir[CLI_PATH_LEN], name[64], path[CLI_PATH_LEN];
-    sbuf md = {0}, csv = {0};
-    sb(&md, "# SCALAR, reproduced with libscalar\n\n");
-    sb(&md, "`scalar paper` on %s, %d seed(s), %s sizes. Definitions: SPEC.md section 3 and "
+    strbuf md = {0}, csv = {0};
+    sb_printf(&md, "# SCALAR, reproduced with libscalar\n\n");
+    sb_printf(&md, "`scalar paper` on %s, %d seed(s), %s sizes. Definitions: SPEC.md section 3 and "
             "docs/evaluator.md; parity mode reproduces the reference's quirks, clean mode "
             "fixes them. The model is shared by every seed; seeds vary the SAEs.\n",
        a->corpus ? a->corpus : "the default corpus", n_seeds,
        a->quick ? "quick (demo)" : "SPEC.md's");
-    sb(&csv, "mode,table,placement,variant,layer,mean,se,paper\n");
+    sb_printf(&csv, "mode,table,placement,variant,layer,mean,se,paper\n");
     for (int mode = 0; mode < 2; mode++) {
         int wanted = !a->modes || strstr(a->modes, modes[mode]);
         if (!wanted)
@@ -590,25 +547,25 @@ static int report(const char *out, const stages *st, const paper_args *a, int n_
         snprintf(name, sizeof name, "seed-0");
         cli_join(seed_dir, out, name);
         plots(out, seed_dir, mode);
-        sb(&md, "\nPlots: `plots/PLACEMENT-LLAYER-%s.svg` (seed 0, every variant, 95%% "
+        sb_printf(&md, "\nPlots: `plots/PLACEMENT-LLAYER-%s.svg` (seed 0, every variant, 95%% "
                 "bootstrap bands).\n", modes[mode]);
     }
-    sb(&md, "\n## Wall time per stage\n\n| stage | seconds |\n|---|---|\n");
+    sb_printf(&md, "\n## Wall time per stage\n\n| stage | seconds |\n|---|---|\n");
     const cJSON *e;
     cJSON_ArrayForEach(e, st->json)
     {
-        sb(&md, "| %s | %.0f |\n", e->string, stage_seconds(st, e->string));
+        sb_printf(&md, "| %s | %.0f |\n", e->string, stage_seconds(st, e->string));
     }
     int rc = CLI_OK;
-    if (!md.p || !csv.p || cli_join(path, out, "paper.md") || cli_write_atomic(path, md.p) ||
+    if (md.oom || csv.oom || !md.p || !csv.p || cli_join(path, out, "paper.md") || cli_write_atomic(path, md.p) ||
         cli_join(path, out, "tables.csv") || cli_write_atomic(path, csv.p)) {
         fprintf(stderr, "scalar: " CMD ": cannot write %s/paper.md or tables.csv\n", out);
         rc = CLI_FAIL;
     }
     if (rc == CLI_OK)
         fputs(md.p, stdout);
-    free(md.p);
-    free(csv.p);
+    sb_free(&md);
+    sb_free(&csv);
     return rc;
 }
 

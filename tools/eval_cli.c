@@ -5,7 +5,6 @@
  * eval_seqs; results.json, scalar.csv, curves.csv and curves.svg.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "model_cli.h"
 #include "run_dir.h"
 #include "sae_cli.h"
+#include "strbuf.h"
 #include "svg_plot.h"
 
 static const char *const path_names[SCALAR_PATH_COUNT] = {"ff", "mlpblock", "block"};
@@ -313,56 +313,16 @@ cJSON *eval_result_json(const eval_result *r, const eval_opts *o, const char *di
     return j;
 }
 
-/* Append printf output to a growing buffer. */
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int bad;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    if (b->bad)
-        return;
-    for (;;) {
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->bad = 1;
-            return;
-        }
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = (b->cap + (size_t)k + 1) * 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->bad = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-}
-
-static int write_text(const char *out, const char *name, sbuf *b, const char *cmd)
+/* Write b's text to out/name atomically, then empty b. */
+static int write_text(const char *out, const char *name, strbuf *b, const char *cmd)
 {
     char path[CLI_PATH_LEN];
     int rc = CLI_OK;
-    if (b->bad || !b->p || cli_join(path, out, name) || cli_write_atomic(path, b->p)) {
+    if (b->oom || !b->p || cli_join(path, out, name) || cli_write_atomic(path, b->p)) {
         fprintf(stderr, "scalar: %s: cannot write %s/%s\n", cmd, out, name);
         rc = CLI_FAIL;
     }
-    free(b->p);
-    memset(b, 0, sizeof *b);
+    sb_free(b);
     return rc;
 }
 
@@ -383,7 +343,7 @@ int eval_write_outputs(const char *out, const eval_result *r, const eval_opts *o
         rc = CLI_FAIL;
     }
     cJSON_free(json);
-    sbuf b = {0};
+    strbuf b = {0};
     sb_printf(&b, "label,path,mode,layer,F_U,F_D,s_abs,s_abs_err,s_rel_x_2_18,"
                   "s_rel_err_x_2_18,full_s_abs,full_s_abs_err,full_kl\n");
     for (int32_t i = 0; i < r->n; i++) {
@@ -408,7 +368,7 @@ int eval_write_outputs(const char *out, const eval_result *r, const eval_opts *o
     }
     if (rc == CLI_OK)
         rc = write_text(out, "curves.csv", &b, cmd);
-    free(b.p);
+    sb_free(&b);
     /* one line per layer: KL against kept edges, with its interval */
     svg_series series[EVAL_MAX_LAYERS];
     char names[EVAL_MAX_LAYERS][32];

@@ -15,85 +15,12 @@
 #include <string.h>
 
 #include "run_dir.h"
+#include "strbuf.h"
 #include "svg_plot.h"
-
-/* ---- growing buffer ---- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom; /* an allocation failed: the content is incomplete */
-} sbuf;
-
-/* Room for `add` more bytes and the NUL; -1 (oom set) if there is none. */
-static int sb_reserve(sbuf *b, size_t add)
-{
-    if (b->oom)
-        return -1;
-    if (b->cap > b->len && add < b->cap - b->len)
-        return 0;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap - b->len <= add) {
-        if (cap > SIZE_MAX / 2) {
-            b->oom = 1;
-            return -1;
-        }
-        cap *= 2;
-    }
-    char *np = realloc(b->p, cap);
-    if (!np) {
-        b->oom = 1;
-        return -1;
-    }
-    b->p = np;
-    b->cap = cap;
-    return 0;
-}
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (sb_reserve(b, n))
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-/* Integers and strings only: no %f/%g/%e here (locale). */
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->oom = 1;
-        return;
-    }
-    if ((size_t)n < sizeof tmp) {
-        sb_put(b, tmp, (size_t)n);
-        return;
-    }
-    if (sb_reserve(b, (size_t)n))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
 
 /* Text content or attribute value: the five XML specials as entities, other
  * control characters (invalid in XML 1.0, or line breaks) as spaces. */
-static void sb_escape(sbuf *b, const char *s)
+static void sb_escape(strbuf *b, const char *s)
 {
     for (; *s; s++) {
         char c = *s;
@@ -114,7 +41,7 @@ static void sb_escape(sbuf *b, const char *s)
 /* ---- numbers, without the locale ---- */
 
 /* A pixel coordinate with at most two decimals ("12", "12.5", "-0.25"). */
-static void sb_coord(sbuf *b, double v)
+static void sb_coord(strbuf *b, double v)
 {
     if (!(v > -1e7)) /* also NaN; cannot happen for points inside the range */
         v = -1e7;
@@ -416,7 +343,7 @@ typedef struct frame {
     double x0, x1, y0, y1; /* the plot area: x0 left, y0 top */
 } frame;
 
-static void sb_xy(sbuf *b, double x, double y)
+static void sb_xy(strbuf *b, double x, double y)
 {
     sb_coord(b, x);
     sb_put(b, ",", 1);
@@ -424,7 +351,7 @@ static void sb_xy(sbuf *b, double x, double y)
 }
 
 /* A <line> with the given class and attributes. */
-static void sb_line(sbuf *b, const char *cls, double x1, double y1, double x2, double y2,
+static void sb_line(strbuf *b, const char *cls, double x1, double y1, double x2, double y2,
                     const char *attrs)
 {
     sb_printf(b, "<line class=\"%s\" x1=\"", cls);
@@ -439,7 +366,7 @@ static void sb_line(sbuf *b, const char *cls, double x1, double y1, double x2, d
 }
 
 /* <text class=... x y [attrs]>escaped</text> */
-static void sb_text(sbuf *b, const char *cls, double x, double y, const char *attrs, const char *s)
+static void sb_text(strbuf *b, const char *cls, double x, double y, const char *attrs, const char *s)
 {
     sb_printf(b, "<text class=\"%s\" x=\"", cls);
     sb_coord(b, x);
@@ -450,7 +377,7 @@ static void sb_text(sbuf *b, const char *cls, double x, double y, const char *at
     sb_puts(b, "</text>\n");
 }
 
-static void draw_grid(sbuf *b, const frame *fr, const ticks *tx, const ticks *ty)
+static void draw_grid(strbuf *b, const frame *fr, const ticks *tx, const ticks *ty)
 {
     sb_puts(b, "<g class=\"grid\" stroke=\"#e6e6e6\" stroke-width=\"1\">\n");
     for (int i = 0; i < tx->n; i++)
@@ -467,7 +394,7 @@ static void draw_grid(sbuf *b, const frame *fr, const ticks *tx, const ticks *ty
 }
 
 /* Tick marks and their labels; xtick/ytick for major, xminor/yminor. */
-static void draw_ticks(sbuf *b, const frame *fr, const ticks *tx, const ticks *ty)
+static void draw_ticks(strbuf *b, const frame *fr, const ticks *tx, const ticks *ty)
 {
     sb_puts(b, "<g class=\"ticks\" stroke=\"#333333\" stroke-width=\"1\">\n");
     for (int i = 0; i < tx->n; i++) {
@@ -493,7 +420,7 @@ static void draw_ticks(sbuf *b, const frame *fr, const ticks *tx, const ticks *t
 }
 
 /* One polygon per run (2+ points) of valid band points: hi forwards, lo back. */
-static void draw_band(sbuf *b, const axis *ax, const axis *ay, const svg_series *s, int k)
+static void draw_band(strbuf *b, const axis *ax, const axis *ay, const svg_series *s, int k)
 {
     int64_t i = 0;
     while (s->lo && s->hi && i < s->n) {
@@ -523,7 +450,7 @@ static void draw_band(sbuf *b, const axis *ax, const axis *ay, const svg_series 
 
 /* One <path> with a subpath per run of valid points, and a dot for each
  * point that has no valid neighbour (a subpath of one point shows nothing). */
-static void draw_line(sbuf *b, const axis *ax, const axis *ay, const svg_series *s, int k)
+static void draw_line(strbuf *b, const axis *ax, const axis *ay, const svg_series *s, int k)
 {
     int open = 0, pen = 0;
     for (int64_t i = 0; i < s->n; i++) {
@@ -582,7 +509,7 @@ static void legend_place(const frame *fr, const axis *ax, const axis *ay, const 
     *by = cy[best];
 }
 
-static void draw_legend(sbuf *b, const frame *fr, const axis *ax, const axis *ay,
+static void draw_legend(strbuf *b, const frame *fr, const axis *ax, const axis *ay,
                         const svg_series *s, int n_series)
 {
     int rows = 0;
@@ -628,7 +555,7 @@ static void draw_legend(sbuf *b, const frame *fr, const axis *ax, const axis *ay
 }
 
 /* Title and axis labels. */
-static void draw_labels(sbuf *b, const svg_plot *p, const frame *fr)
+static void draw_labels(strbuf *b, const svg_plot *p, const frame *fr)
 {
     if (p->title)
         sb_text(b, "title", fr->w / 2.0, 22, " text-anchor=\"middle\" font-size=\"15\"", p->title);
@@ -688,7 +615,7 @@ char *svg_plot_render(const svg_plot *p, const svg_series *s, int n_series, cons
     axis ax = {.log = p->log_x != 0}, ay = {.log = p->log_y != 0};
     data_range(&ax, &ay, s, n_series);
     ticks *tk = malloc(2 * sizeof *tk); /* about 19 KB: not on the stack */
-    sbuf b = {0};
+    strbuf b = {0};
     if (!tk || sb_reserve(&b, 4096)) {
         free(tk);
         free(b.p);

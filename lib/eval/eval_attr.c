@@ -211,6 +211,22 @@ static int32_t find_slot(abuf *b, int64_t t, int32_t j)
     return b->slot_n[t]++;
 }
 
+/* The (token, latent) pairs D keeps at point s, as rows: row_t, row_j, and
+ * row_s, the token's sum slot of the latent (slots) or its code slot. */
+static int64_t kept_rows(const scalar_evaluator *ev, abuf *b, int64_t s, int slots)
+{
+    int64_t n = b->n, kcD = ev->kcD, R = 0;
+    const int32_t *di = b->dc.idx + s * n * kcD;
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t q = 0; q < kcD; q++)
+            if (di[t * kcD + q] >= 0) {
+                b->row_t[R] = (int32_t)t;
+                b->row_j[R] = di[t * kcD + q];
+                b->row_s[R++] = slots ? find_slot(b, t, di[t * kcD + q]) : (int32_t)q;
+            }
+    return R;
+}
+
 /* u rows = J^T W_enc_D[:, j] of the per-token path for R rows (token row_t,
  * latent row_j) into *out [R, C]: the MLP part by the backend's
  * `A diag(g) B` rows (scalar_backend_jacobian_rows); with ffb, LayerNorm ln_2's transposed Jacobian at x
@@ -242,7 +258,7 @@ static scalar_status jac_rows(scalar_evaluator *ev, abuf *b, int64_t R, const fl
 /* Per-token paths: every point, then the sums per (token, j). */
 static scalar_status attr_tokens(scalar_evaluator *ev, abuf *b, const float *alpha)
 {
-    int64_t n = b->n, C = ev->C, Fm = ev->Fm, kcD = ev->kcD, nt = ev->n_threads;
+    int64_t n = b->n, C = ev->C, Fm = ev->Fm, nt = ev->n_threads;
     int ffb = ev->path == SCALAR_PATH_FF_BLOCK;
     memset(b->slot_n, 0, (size_t)n * sizeof(int32_t));
     memset(b->usum, 0, (size_t)(n * b->slots * C) * sizeof(float));
@@ -252,15 +268,7 @@ static scalar_status attr_tokens(scalar_evaluator *ev, abuf *b, const float *alp
         TRY(downstream_codes(ev, b, b->y, n, s));
         memset(b->g, 0, (size_t)(n * Fm) * sizeof(float));
         TRY(scalar_backend_gelu_backward(ev->be, b->g, b->h, ev->ones, n * Fm));
-        const int32_t *di = b->dc.idx + s * n * kcD;
-        int64_t R = 0;
-        for (int64_t t = 0; t < n; t++)
-            for (int64_t q = 0; q < kcD; q++)
-                if (di[t * kcD + q] >= 0) {
-                    b->row_t[R] = (int32_t)t;
-                    b->row_j[R] = di[t * kcD + q];
-                    b->row_s[R++] = find_slot(b, t, di[t * kcD + q]);
-                }
+        int64_t R = kept_rows(ev, b, s, 1);
         if (R == 0)
             continue;
         const float *u;
@@ -420,15 +428,7 @@ static scalar_status attr_block(scalar_evaluator *ev, abuf *b, const float *alph
         memset(b->g, 0, (size_t)(n * Fm) * sizeof(float));
         TRY(scalar_backend_gelu_backward(ev->be, b->g, act->fch, ev->ones, n * Fm));
         TRY(downstream_codes(ev, b, b->y, n, s));
-        const int32_t *di = b->dc.idx + s * n * kcD;
-        int64_t R = 0;
-        for (int64_t t = 0; t < n; t++)
-            for (int64_t q = 0; q < kcD; q++)
-                if (di[t * kcD + q] >= 0) {
-                    b->row_t[R] = (int32_t)t;
-                    b->row_j[R] = di[t * kcD + q];
-                    b->row_s[R++] = (int32_t)q;
-                }
+        int64_t R = kept_rows(ev, b, s, 0);
         if (R == 0)
             continue;
         const float *u;

@@ -134,12 +134,7 @@ static void log_softmax(const float *logits, int64_t n, int64_t V, double *out, 
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && n * V >= 65536)
     for (int64_t t = 0; t < n; t++) {
         const float *l = logits + t * V;
-        double m = l[0], s = 0.0;
-        for (int64_t v = 1; v < V; v++)
-            m = l[v] > m ? l[v] : m;
-        for (int64_t v = 0; v < V; v++)
-            s += exp((double)l[v] - m);
-        double lse = m + log(s);
+        double lse = scalar__ev_logsumexp(l, V);
         for (int64_t v = 0; v < V; v++)
             out[t * V + v] = (double)l[v] - lse;
     }

@@ -13,6 +13,8 @@
 #ifndef SCALAR_EVAL_INTERNAL_H
 #define SCALAR_EVAL_INTERNAL_H
 
+#include <math.h>
+
 #include "scalar/eval.h"
 
 #include "../model/model_internal.h"
@@ -68,6 +70,17 @@ static inline int ev_quirk(const scalar_evaluator *ev, uint32_t q)
 static inline int ev_is_block(const scalar_evaluator *ev)
 {
     return ev->path == SCALAR_PATH_BLOCK;
+}
+
+/* log(sum_v exp(row[v])) of one row of V logits, in double (max-shifted). */
+static inline double scalar__ev_logsumexp(const float *row, int64_t V)
+{
+    double mx = row[0], s = 0.0;
+    for (int64_t v = 1; v < V; v++)
+        mx = row[v] > mx ? row[v] : mx;
+    for (int64_t v = 0; v < V; v++)
+        s += exp((double)row[v] - mx);
+    return mx + log(s);
 }
 
 /* ---- eval_path.c ---- */

@@ -17,8 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/model_internal.h"
-#include "../sae/sae_internal.h"
+#include "eval_internal.h"
 
 #define TRY SCALAR_TRY
 
@@ -92,12 +91,7 @@ static void log_softmax_rows(float *x, int64_t n, int64_t V, int32_t n_threads)
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (n_threads > 1 && n * V >= 65536)
     for (int64_t t = 0; t < n; t++) {
         float *row = x + t * V;
-        double mx = row[0], s = 0.0;
-        for (int64_t v = 1; v < V; v++)
-            mx = row[v] > mx ? row[v] : mx;
-        for (int64_t v = 0; v < V; v++)
-            s += exp((double)row[v] - mx);
-        double lse = mx + log(s);
+        double lse = scalar__ev_logsumexp(row, V);
         for (int64_t v = 0; v < V; v++)
             row[v] = (float)((double)row[v] - lse);
     }
